@@ -1,11 +1,12 @@
 """Project settings for the command line: the default target and where reports go.
 
 They come from ``[tool.probity]`` in the nearest ``pyproject.toml`` (the current folder or a parent), so
-the harness itself names no target.
+the harness itself names no target. ``PROBITY_REPORTS_DIR`` overrides where reports go.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ def find_project(start: Path | None = None) -> ProjectSettings:
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file():
             return _settings(folder, _tool_table(pyproject))
-    return ProjectSettings(root=here, default_target=None, reports_dir=here / "reports")
+    return _settings(here, {})
 
 
 def _tool_table(pyproject: Path) -> dict[str, object]:
@@ -45,7 +46,7 @@ def _tool_table(pyproject: Path) -> dict[str, object]:
 
 def _settings(root: Path, table: dict[str, object]) -> ProjectSettings:
     target = table.get("target")
-    reports = table.get("reports", "reports")
+    reports = os.environ.get("PROBITY_REPORTS_DIR") or table.get("reports", "reports")
     return ProjectSettings(
         root=root,
         default_target=root / str(target) if target else None,

@@ -58,8 +58,9 @@ class BackendProcess:
         self._spawn()
         health = self.origin + self.spec.health_path
         if wait_for_http(health, self.spec.startup_timeout, self.running) is None:
+            reason = self._not_ready(health)
             self.stop()
-            raise BackendError(self._not_ready(health))
+            raise BackendError(reason)
         return self
 
     def running(self) -> bool:
@@ -98,6 +99,7 @@ class BackendProcess:
                 stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
             )  # fmt: skip
         except OSError as exc:
+            self.stop()
             raise BackendError(f"cannot start the backend ({' '.join(self.spec.command)}): {exc}") from exc
 
     def _environment(self) -> dict[str, str]:
