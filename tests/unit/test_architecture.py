@@ -14,9 +14,10 @@ ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "probes": {"core"},
     "runtime": {"core"},
-    "engine": {"core", "probes", "runtime"},
+    "contracts": {"core"},
+    "engine": {"core", "probes", "runtime", "contracts"},
     "reporting": {"core", "engine"},
-    "cli": {"core", "probes", "runtime", "engine", "reporting"},
+    "cli": {"core", "probes", "runtime", "contracts", "engine", "reporting"},
 }
 
 

@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"probity {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     _add_demo(commands)
+    _add_contract(commands)
     return parser
 
 
@@ -51,3 +52,21 @@ def _demo(args: argparse.Namespace) -> int:
     from probity.cli.demo import run_demo  # heavy imports only for the command that needs them
 
     return run_demo(target=args.target, defects=args.defects, serve=args.serve)
+
+
+def _add_contract(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    contract = commands.add_parser("contract", help="work with API contracts")
+    actions = contract.add_subparsers(title="contract commands", required=True, metavar="ACTION")
+    derive = actions.add_parser("derive", help="derive an OpenAPI 3.1 contract from a Markdown API reference")
+    derive.add_argument("reference", type=Path, metavar="REFERENCE.md", help="the API reference")
+    derive.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="OUT.yaml", help="the contract to write"
+    )
+    derive.add_argument("--strict", action="store_true", help="fail (exit 2) on any problem; write nothing")
+    derive.set_defaults(command=_contract_derive)
+
+
+def _contract_derive(args: argparse.Namespace) -> int:
+    from probity.cli.contract import run_derive  # only the command that needs it loads the validator
+
+    return run_derive(args.reference, args.output, strict=args.strict)

@@ -1,0 +1,78 @@
+"""What checks conclude: typed results with severity, evidence and the controls they bear on.
+
+A check never answers with a bool. It returns :class:`Result` objects whose :class:`Outcome` says whether it
+passed, failed, could not observe what it needed (INCONCLUSIVE — never to be read as a pass) or did not
+apply. Failures carry a :class:`Severity`, a message, evidence (already redacted) and control references.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["Category", "Outcome", "Result", "Severity"]
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+    NOT_APPLICABLE = "n/a"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Higher is worse; for sorting and thresholds."""
+        return _RANKS[self]
+
+
+_RANKS = {Severity.INFO: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
+
+
+class Category(StrEnum):
+    """The kind of problem a result is about; reports group by it."""
+
+    CONTRACT = "contract"
+    AUTHN = "authn"
+    TENANCY = "tenancy"
+    AUDIT = "audit"
+    SECRETS = "secrets"
+    PAGINATION = "pagination"
+    INJECTION = "injection"
+    N_PLUS_ONE = "n_plus_one"
+    ROBUSTNESS = "robustness"
+    REVIEW = "review"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One conclusion of one check (a probe id and a rule within it) about one operation."""
+
+    check: str  # the probe or check id, e.g. "tenancy_filter"
+    rule: str  # the specific rule, e.g. "tenancy_filter.unscoped_read"
+    category: Category
+    outcome: Outcome
+    operation: str  # "METHOD /path/template"
+    message: str = ""
+    severity: Severity = Severity.INFO
+    controls: tuple[str, ...] = ()  # e.g. ("HIPAA 164.312(a)(1)", "OWASP API1:2023")
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome is Outcome.FAIL
+
+    @property
+    def key(self) -> str:
+        """A stable identity for de-duplication, waivers and history: rule, operation and message."""
+        digest = hashlib.sha256(f"{self.rule}|{self.operation}|{self.message}".encode()).hexdigest()
+        return f"{self.rule}:{digest[:12]}"
