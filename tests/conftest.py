@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +18,14 @@ def project_root() -> Path:
 
 
 @pytest.fixture
-def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private folder for clusters, so a test's stale-cluster sweep touches only its own clusters."""
-    state = tmp_path / "state"
-    monkeypatch.setenv("PROBITY_STATE_DIR", str(state))
-    # The server's unprivileged account must be able to walk down to its cluster.
-    for folder in (tmp_path, *tmp_path.parents):
-        if folder == Path("/"):
-            break
-        folder.chmod(folder.stat().st_mode | 0o005)
-    return state
+def isolated_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private folder for clusters, so a test's stale-cluster sweep touches only its own clusters.
+
+    It is not under pytest's tmp_path: that tree is private to us (0700), and as root the server runs as
+    another account that must reach its cluster folder.
+    """
+    base = Path(tempfile.mkdtemp(prefix="probity-test-"))
+    base.chmod(0o755)
+    monkeypatch.setenv("PROBITY_STATE_DIR", str(base / "state"))
+    yield base / "state"
+    shutil.rmtree(base, ignore_errors=True)

@@ -15,9 +15,10 @@ ALLOWED: dict[str, set[str]] = {
     "probes": {"core"},
     "runtime": {"core"},
     "contracts": {"core"},
-    "engine": {"core", "probes", "runtime", "contracts"},
+    "capture": {"core"},
+    "engine": {"core", "probes", "runtime", "contracts", "capture"},
     "reporting": {"core", "engine"},
-    "cli": {"core", "probes", "runtime", "contracts", "engine", "reporting"},
+    "cli": {"core", "probes", "runtime", "contracts", "capture", "engine", "reporting"},
 }
 
 

@@ -40,6 +40,8 @@ LOG_SETTINGS: dict[str, str] = {
     "log_min_error_statement": "'error'",
     "log_connections": "on",
     "log_disconnections": "on",
+    # Capture reads message prefixes (statement:, execute, duration:), which translations would change.
+    "lc_messages": "'C'",
 }
 
 # A throwaway cluster needs no durability; these make provisioning and resets several times faster.

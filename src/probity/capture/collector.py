@@ -1,0 +1,186 @@
+"""The capture façade the engine uses: ``begin`` before a request is sent, ``end`` after its response.
+
+It reads a :class:`~probity.capture.source.LogSource` only when a request ends, parses what is new, and hands
+the statements since the request began to the chosen attribution: fences (one request at a time) or the
+request's traceparent (any number in flight). Memory stays flat: statements older than every open request,
+and marker records of finished requests, are dropped as soon as they are read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from probity.capture.fence import fenced, marker_sql
+from probity.capture.records import ParsedStatement, StatementParser
+from probity.capture.source import LogSource
+from probity.capture.traceparent import new_traceparent, traced
+from probity.core.trace import Attribution, Exchange, RequestTrace, Statement
+
+__all__ = ["Collector"]
+
+Marker = Callable[[str], None]  # runs one marker statement on Probity's own connection
+_MARKER_PREFIX = "SELECT 'probity:fence:"
+
+
+@dataclass(frozen=True)
+class _Open:
+    start: int  # the parser's record count when the request began: nothing of it is older
+    traceparent: str
+
+
+class Collector:
+    """Ties the statement log to HTTP exchanges with fences or traceparents.
+
+    *marker* runs a statement on Probity's own connection (a
+    :class:`~probity.capture.fence.FenceConnection`): required for fences; with traceparents it is
+    optional and, when given, ``end`` waits for a sync marker so that it knows the log has caught up, and
+    reports ``observed=False`` if the marker never shows. *settle* is the pause after a response before the
+    end (or sync) marker; *timeout* how long to wait for that marker in the log. *database*, *user* and
+    *application* narrow fenced statements to the backend's sessions (the database defaults to the fence
+    connection's).
+    """
+
+    def __init__(
+        self,
+        source: LogSource,
+        mode: Attribution,
+        *,
+        marker: Marker | None = None,
+        settle: float = 0.01,
+        timeout: float = 5.0,
+        poll: float = 0.005,
+        database: str | None = None,
+        user: str | None = None,
+        application: str | None = None,
+    ) -> None:
+        if mode is Attribution.NONE:
+            raise ValueError("a collector attributes by fence or by traceparent")
+        if mode is Attribution.FENCE and marker is None:
+            raise ValueError("fence attribution needs a marker connection")
+        self.source = source
+        self.mode = mode
+        self._marker = marker
+        self.settle, self.timeout, self.poll = settle, timeout, poll
+        self._scope = {"database": database, "user": user, "application": application}
+        self._parser = StatementParser()
+        self._buffer: list[ParsedStatement] = []
+        self._markers: dict[str, int] = {}  # marker text -> sequence number, while it may matter
+        self._claimed: set[int] = set()  # statements already given to a request
+        self._open: dict[str, _Open] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def buffered(self) -> int:
+        """How many statements and markers the collector holds now (flat over a run)."""
+        with self._lock:
+            return len(self._buffer) + len(self._markers) + len(self._claimed)
+
+    def begin(self, exchange_id: str) -> str:
+        """Start an exchange; return the fresh traceparent to send as its ``traceparent`` header."""
+        marker_sql("begin", exchange_id)  # checks the id early
+        with self._lock:
+            if exchange_id in self._open:
+                raise ValueError(f"exchange {exchange_id!r} has already begun")
+            if self.mode is Attribution.FENCE and self._open:
+                raise RuntimeError("fence attribution runs one request at a time; end the open one first")
+            opened = self._open[exchange_id] = _Open(self._parser.seen, new_traceparent())
+        if self.mode is Attribution.FENCE:
+            try:
+                self._mark("begin", exchange_id)
+            except BaseException:
+                with self._lock:
+                    del self._open[exchange_id]
+                raise
+        return opened.traceparent
+
+    def end(self, exchange_id: str, exchange: Exchange) -> RequestTrace:
+        """Finish an exchange after its response: the statements the log ties to it."""
+        with self._lock:
+            opened = self._open.get(exchange_id)
+        if opened is None:
+            raise ValueError(f"exchange {exchange_id!r} was not begun")
+        try:
+            return self._end(exchange_id, opened, exchange)
+        finally:
+            with self._lock:
+                del self._open[exchange_id]
+                self._trim()
+
+    # -- steps ----------------------------------------------------------------------------------------
+
+    def _end(self, exchange_id: str, opened: _Open, exchange: Exchange) -> RequestTrace:
+        if self.settle:
+            time.sleep(self.settle)
+        kind = "end" if self.mode is Attribution.FENCE else "sync"
+        if self._marker is not None:
+            self._mark(kind, exchange_id)
+            observed = self._wait_for(marker_sql(kind, exchange_id))
+        else:
+            with self._lock:
+                self._pull()
+            observed = True
+        with self._lock:
+            window = self._window(opened.start)
+            if self.mode is Attribution.FENCE:
+                found = fenced([p.statement for p in window], exchange_id, **self._scope)
+                observed = observed and found is not None
+            else:
+                found = traced([p.statement for p in window], exchange.traceparent or opened.traceparent)
+            statements = self._claim(window, found or ())
+        return RequestTrace(exchange, statements if observed else (), self.mode, observed=observed)
+
+    def _mark(self, kind: str, exchange_id: str) -> None:
+        assert self._marker is not None
+        self._marker(marker_sql(kind, exchange_id))
+
+    def _wait_for(self, text: str) -> bool:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            with self._lock:
+                self._pull()
+                if text in self._markers:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(self.poll)
+
+    def _pull(self) -> None:
+        """Read and parse what the log has new; keep what an open request may still need."""
+        horizon = self._horizon()
+        for line in self.source.read_new():
+            for parsed in self._parser.feed(line):
+                if parsed.seq >= horizon:
+                    self._buffer.append(parsed)
+                    self._note_marker(parsed)
+        for parsed in self._parser.pending():  # a marker is known before its duration line arrives
+            if parsed.seq >= horizon:
+                self._note_marker(parsed)
+
+    def _note_marker(self, parsed: ParsedStatement) -> None:
+        text = parsed.statement.text
+        if text.startswith(_MARKER_PREFIX):
+            self._markers.setdefault(text, parsed.seq)
+
+    def _window(self, start: int) -> list[ParsedStatement]:
+        """Every statement since *start* in log order, those still waiting for their duration included."""
+        done = {p.seq for p in self._buffer}
+        waiting = [p for p in self._parser.pending() if p.seq not in done]
+        return sorted((p for p in [*self._buffer, *waiting] if p.seq >= start), key=lambda p: p.seq)
+
+    def _claim(self, window: list[ParsedStatement], found: tuple[Statement, ...]) -> tuple[Statement, ...]:
+        seq_of = {id(p.statement): p.seq for p in window}
+        mine = tuple(s for s in found if seq_of[id(s)] not in self._claimed)
+        self._claimed.update(seq_of[id(s)] for s in mine)
+        return mine
+
+    def _horizon(self) -> int:
+        return min((o.start for o in self._open.values()), default=self._parser.seen)
+
+    def _trim(self) -> None:
+        horizon = self._horizon()
+        self._buffer = [p for p in self._buffer if p.seq >= horizon]
+        self._markers = {text: seq for text, seq in self._markers.items() if seq >= horizon}
+        self._claimed = {seq for seq in self._claimed if seq >= horizon}

@@ -1,0 +1,403 @@
+"""Turn PostgreSQL's ``jsonlog`` records into :class:`~probity.core.trace.Statement` objects.
+
+This is log-format parsing, not SQL analysis: it reads the shapes the server writes with
+``log_statement = all`` and ``log_min_duration_statement = 0`` and never looks inside the SQL, except to
+take a trailing sqlcommenter comment off it. The shapes, per client session (``session_id``):
+
+- ``statement: SQL`` -- the simple protocol (psycopg2, literal SQL, ``BEGIN``/``COMMIT``);
+- ``execute NAME: SQL`` with ``detail: "parameters: $1 = '41', $2 = NULL"`` -- the extended protocol;
+  NAME is ``<unnamed>``, ``_pg3_0``, ``__asyncpg_stmt_1__``, or ``stmt/portal`` for a named portal;
+- ``execute fetch from NAME: SQL`` -- more rows of a portal already executed: not a new statement;
+- ``duration: 0.010 ms`` -- the duration of the session's statement just logged;
+- ``duration: 0.010 ms  statement: SQL`` / ``…  execute NAME: SQL`` -- a statement and its duration in one
+  record (servers with ``log_statement = none``); ``…  parse NAME: SQL`` and ``…  bind NAME: SQL`` are
+  protocol steps, not statements;
+- ``error_severity`` ERROR/FATAL/PANIC with ``state_code`` and the failing ``statement`` -- attached to the
+  statement it belongs to, or a statement of its own when the server failed before logging one (at parse or
+  bind time).
+
+A statement is complete when its duration arrives, when it fails, when the session logs its next statement
+or disconnects; :meth:`StatementParser.pending` shows the incomplete ones.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+from urllib.parse import unquote
+
+from probity.core.trace import Statement
+
+__all__ = [
+    "LogLine",
+    "ParsedStatement",
+    "StatementParser",
+    "decode_block",
+    "decode_line",
+    "parse_duration",
+    "parse_lines",
+    "parse_parameters",
+    "split_sqlcomment",
+]
+
+_FAILURES = frozenset({"ERROR", "FATAL", "PANIC"})
+_EXTENDED_STEPS = frozenset({"PARSE", "BIND"})  # the `ps` of a record the server wrote inside those steps
+# One sqlcommenter pair: key='value', the value url-encoded and its quotes backslash-escaped.
+_PAIR = re.compile(r"\s*([^=',\s]+)='((?:[^'\\]|\\.)*)'\s*")
+_ESCAPE = re.compile(r"\\(.)")
+
+
+class LogLine(NamedTuple):
+    """One decoded record of a jsonlog file and its 1-based line number in that file."""
+
+    number: int
+    record: Mapping[str, Any]
+
+
+class ParsedStatement(NamedTuple):
+    """A statement and the sequence number (0-based, in feed order) of the record that opened it."""
+
+    seq: int
+    statement: Statement
+
+
+def decode_line(raw: str | bytes, number: int) -> LogLine | None:
+    """Decode one line of a jsonlog file; ``None`` for a blank or broken line.
+
+    >>> decode_line('{"message": "statement: SELECT 1"}', 7)
+    LogLine(number=7, record={'message': 'statement: SELECT 1'})
+    >>> decode_line('{"message": "stat', 8) is None
+    True
+    """
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    return LogLine(number, record) if isinstance(record, dict) else None
+
+
+def decode_block(block: bytes, last_line: int) -> tuple[list[LogLine], int]:
+    """Decode newline-separated lines that follow line *last_line* of a file; also count the broken ones.
+
+    >>> decode_block(b'{"a": 1}\\n\\n{"b": 2}\\nnot json', 10)
+    ([LogLine(number=11, record={'a': 1}), LogLine(number=13, record={'b': 2})], 1)
+    """
+    lines: list[LogLine] = []
+    broken = 0
+    for number, raw in enumerate(block.split(b"\n"), last_line + 1):
+        if not raw:
+            continue
+        decoded = decode_line(raw, number)
+        if decoded is None:
+            broken += 1
+        else:
+            lines.append(decoded)
+    return lines, broken
+
+
+def parse_parameters(detail: str) -> tuple[str | None, ...]:
+    """The bound values of a ``parameters: $1 = …`` detail, in order; SQL NULL is ``None``.
+
+    Values are quoted with ``'``, a quote inside doubled; they may hold commas, newlines and anything else.
+    Raises :class:`ValueError` on text of any other shape.
+
+    >>> parse_parameters("parameters: $1 = '41', $2 = NULL, $3 = 'it''s, fine'")
+    ('41', None, "it's, fine")
+    >>> parse_parameters("parameters: $1 = 'two\\nlines', $2 = ''")
+    ('two\\nlines', '')
+    >>> parse_parameters("parameters: $1 = 'unterminated")
+    Traceback (most recent call last):
+    ...
+    ValueError: unterminated value of $1 at offset 17
+    """
+    if not detail.startswith("parameters: "):
+        raise ValueError(f"not a parameters detail: {detail[:40]!r}")
+    values: list[str | None] = []
+    pos, end = 12, len(detail)
+    while True:
+        label = f"${len(values) + 1} = "
+        if not detail.startswith(label, pos):
+            raise ValueError(f"expected {label.strip()!r} at offset {pos}")
+        pos += len(label)
+        if detail.startswith("NULL", pos):
+            values.append(None)
+            pos += 4
+        elif detail.startswith("'", pos):
+            value, pos = _quoted(detail, pos + 1, len(values) + 1)
+            values.append(value)
+        else:
+            raise ValueError(f"expected a quoted value or NULL at offset {pos}")
+        if pos == end:
+            return tuple(values)
+        if not detail.startswith(", ", pos):
+            raise ValueError(f"expected ', ' at offset {pos}")
+        pos += 2
+
+
+def _quoted(text: str, pos: int, index: int) -> tuple[str, int]:
+    """The value of a quoted literal whose body starts at *pos*, and the offset after its closing quote."""
+    parts: list[str] = []
+    opening = pos - 1
+    while True:
+        quote = text.find("'", pos)
+        if quote < 0:
+            raise ValueError(f"unterminated value of ${index} at offset {opening}")
+        parts.append(text[pos:quote])
+        if text.startswith("'", quote + 1):  # a doubled quote stands for one
+            parts.append("'")
+            pos = quote + 2
+            continue
+        return "".join(parts), quote + 1
+
+
+def split_sqlcomment(sql: str) -> tuple[str, dict[str, str]]:
+    """Take a trailing sqlcommenter comment off *sql*: the SQL without it, and its decoded key/values.
+
+    Only a comment at the very end (before an optional ``;``) made entirely of ``key='value'`` pairs counts;
+    any other comment stays in the SQL.
+
+    >>> split_sqlcomment("SELECT 1 /*action='list%2Fusers',traceparent='00-ab-cd-01'*/")
+    ('SELECT 1', {'action': 'list/users', 'traceparent': '00-ab-cd-01'})
+    >>> split_sqlcomment("SELECT 1 /* just a note */")
+    ('SELECT 1 /* just a note */', {})
+    >>> split_sqlcomment("SELECT 2 /*route='a\\\\'b'*/;")
+    ('SELECT 2;', {'route': "a'b"})
+    """
+    body = sql.rstrip()
+    semicolon = ""
+    if body.endswith(";"):
+        body, semicolon = body[:-1].rstrip(), ";"
+    if not body.endswith("*/"):
+        return sql, {}
+    start = body.rfind("/*")
+    if start < 0:
+        return sql, {}
+    tags = _tags(body[start + 2 : -2])
+    if not tags:
+        return sql, {}
+    return body[:start].rstrip() + semicolon, tags
+
+
+def _tags(inner: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    pos = 0
+    while True:
+        pair = _PAIR.match(inner, pos)
+        if pair is None:
+            return {}
+        key, value = (unquote(_ESCAPE.sub(r"\1", part)) for part in pair.groups())
+        tags[key] = value
+        pos = pair.end()
+        if pos == len(inner):
+            return tags
+        if inner[pos] != ",":
+            return {}
+        pos += 1
+
+
+def parse_duration(message: str) -> tuple[float, str] | None:
+    """Split a ``duration: N ms…`` message into milliseconds and what follows; ``None`` for other messages.
+
+    >>> parse_duration("duration: 0.010 ms")
+    (0.01, '')
+    >>> parse_duration("duration: 1.5 ms  bind <unnamed>: SELECT $1")
+    (1.5, 'bind <unnamed>: SELECT $1')
+    """
+    if not message.startswith("duration: "):
+        return None
+    unit = message.find(" ms", 10)
+    if unit < 0:
+        return None
+    try:
+        value = float(message[10:unit])
+    except ValueError:
+        return None
+    return value, message[unit + 3 :].lstrip(" ")
+
+
+class _Draft:
+    """A statement being assembled from the records of one session."""
+
+    __slots__ = ("seq", "number", "record", "raw", "protocol", "duration", "error", "sqlstate")
+
+    def __init__(self, seq: int, line: LogLine, raw: str, protocol: str) -> None:
+        self.seq = seq
+        self.number = line.number
+        self.record = line.record
+        self.raw = raw
+        self.protocol = protocol
+        self.duration: float | None = None
+        self.error: str | None = None
+        self.sqlstate: str | None = None
+
+
+class StatementParser:
+    """Feed records in log order; get statements back as they complete.
+
+    Keeps one incomplete statement per open session, and forgets a session when it disconnects.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[str, _Draft] = {}
+        self.seen = 0  # records fed so far; the next record's sequence number
+        self.malformed = 0  # statement records whose parameters could not be read
+
+    def feed(self, line: LogLine) -> list[ParsedStatement]:
+        """Take the next record; return the statements it completed (usually none or one)."""
+        seq = self.seen
+        self.seen += 1
+        record = line.record
+        if record.get("backend_type") != "client backend":
+            return []
+        session = record.get("session_id")
+        message = record.get("message")
+        if not isinstance(session, str) or not isinstance(message, str):
+            return []
+        severity = record.get("error_severity")
+        if severity in _FAILURES:
+            return self._failed(seq, session, line, message)
+        if severity != "LOG":
+            return []
+        if message.startswith("statement: "):
+            return self._start(session, _Draft(seq, line, message[11:], "simple"))
+        if message.startswith("execute "):
+            return self._execute(seq, session, line, message[8:])
+        if message.startswith("duration: "):
+            return self._duration(seq, session, line, message)
+        if message.startswith("disconnection: "):
+            return self._finish(self._open.pop(session, None))
+        return []
+
+    def feed_all(self, lines: Iterable[LogLine]) -> list[ParsedStatement]:
+        done: list[ParsedStatement] = []
+        for line in lines:
+            done.extend(self.feed(line))
+        return done
+
+    def pending(self) -> list[ParsedStatement]:
+        """Snapshots of the statements still waiting for their duration, in log order."""
+        return sorted((self._build(draft) for draft in self._open.values()), key=lambda p: p.seq)
+
+    def flush(self) -> list[ParsedStatement]:
+        """Complete every waiting statement as it is (at the end of a log)."""
+        done = self.pending()
+        self._open.clear()
+        return done
+
+    # -- record shapes --------------------------------------------------------------------------------
+
+    def _start(self, session: str, draft: _Draft) -> list[ParsedStatement]:
+        done = self._finish(self._open.get(session))
+        self._open[session] = draft
+        return done
+
+    def _execute(self, seq: int, session: str, line: LogLine, rest: str) -> list[ParsedStatement]:
+        if rest.startswith("fetch from "):  # more rows of the portal executed before: same statement
+            return self._finish(self._open.pop(session, None))
+        name_end = rest.find(": ")
+        if name_end < 0:
+            return []
+        return self._start(session, _Draft(seq, line, rest[name_end + 2 :], "extended"))
+
+    def _duration(self, seq: int, session: str, line: LogLine, message: str) -> list[ParsedStatement]:
+        parsed = parse_duration(message)
+        if parsed is None:
+            return []
+        value, rest = parsed
+        if not rest:
+            draft = self._open.pop(session, None)
+            if draft is not None:
+                draft.duration = value
+            return self._finish(draft)
+        if rest.startswith("statement: "):
+            draft = _Draft(seq, line, rest[11:], "simple")
+        elif rest.startswith("execute ") and not rest.startswith("execute fetch from "):
+            name_end = rest.find(": ")
+            if name_end < 0:
+                return []
+            draft = _Draft(seq, line, rest[name_end + 2 :], "extended")
+        else:  # parse, bind, fastpath function call: steps, not statements
+            return []
+        draft.duration = value
+        return self._finish(self._open.pop(session, None)) + self._finish(draft)
+
+    def _failed(self, seq: int, session: str, line: LogLine, message: str) -> list[ParsedStatement]:
+        failing = line.record.get("statement")
+        draft = self._open.pop(session, None)
+        done: list[ParsedStatement] = []
+        if draft is not None and (failing is None or failing == draft.raw):
+            target: _Draft | None = draft
+        else:
+            done = self._finish(draft)
+            target = None
+            if isinstance(failing, str):  # the server failed before it logged the statement
+                step = line.record.get("ps")
+                target = _Draft(seq, line, failing, "extended" if step in _EXTENDED_STEPS else "simple")
+        if target is not None:
+            target.error = message
+            state = line.record.get("state_code")
+            target.sqlstate = state if isinstance(state, str) else None
+        return done + self._finish(target)
+
+    # -- building -------------------------------------------------------------------------------------
+
+    def _finish(self, draft: _Draft | None) -> list[ParsedStatement]:
+        return [] if draft is None else [self._build(draft)]
+
+    def _build(self, draft: _Draft) -> ParsedStatement:
+        record = draft.record
+        text, tags = split_sqlcomment(draft.raw)
+        return ParsedStatement(
+            draft.seq,
+            Statement(
+                text=text,
+                params=self._params(record) if draft.protocol == "extended" else (),
+                session_id=record["session_id"],
+                user=record.get("user"),
+                database=record.get("dbname"),
+                application=record.get("application_name"),
+                timestamp=record.get("timestamp", ""),
+                duration_ms=draft.duration,
+                vxid=record.get("vxid"),
+                error=draft.error,
+                sqlstate=draft.sqlstate,
+                tags=tags,
+                protocol=draft.protocol,
+                log_line=draft.number,
+            ),
+        )
+
+    def _params(self, record: Mapping[str, Any]) -> tuple[str | None, ...]:
+        detail = record.get("detail")
+        if not isinstance(detail, str) or record.get("error_severity") in _FAILURES:
+            return ()  # an error's detail is the error's, not the parameters
+        try:
+            return parse_parameters(detail)
+        except ValueError:
+            self.malformed += 1
+            return ()
+
+
+def parse_lines(lines: Iterable[str | bytes], first_line: int = 1) -> list[Statement]:
+    """Every statement of a whole log given as lines, in the order they were logged.
+
+    >>> log = [
+    ...     '{"session_id": "s1", "backend_type": "client backend", "error_severity": "LOG",'
+    ...     ' "message": "execute <unnamed>: SELECT $1 /*traceparent=\\'00-a-b-01\\'*/",'
+    ...     ' "detail": "parameters: $1 = \\'it\\'\\'s\\'"}',
+    ...     '{"session_id": "s1", "backend_type": "client backend", "error_severity": "LOG",'
+    ...     ' "message": "duration: 0.010 ms"}',
+    ... ]
+    >>> [(s.text, s.params, s.duration_ms, s.traceparent) for s in parse_lines(log)]
+    [('SELECT $1', ("it's",), 0.01, '00-a-b-01')]
+    """
+    parser = StatementParser()
+    done: list[ParsedStatement] = []
+    for number, raw in enumerate(lines, first_line):
+        line = decode_line(raw, number)
+        if line is not None:
+            done.extend(parser.feed(line))
+    done.extend(parser.flush())
+    return [parsed.statement for parsed in sorted(done, key=lambda p: p.seq)]
