@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from probity.core.errors import ConfigError
+from probity.core.policy import load_policy
+from probity.core.principals import expand_env, load_principals
 from probity.core.target import load_target
 
 GOOD = """\
@@ -72,3 +74,102 @@ def test_the_clinic_target_file_is_valid(project_root: Path) -> None:
     target = load_target(project_root / "contracts" / "clinic" / "target.yaml")
     assert target.resolve(target.database.ddl).is_file()
     assert target.database.seed is not None and target.resolve(target.database.seed).is_file()
+
+
+# -- policy and principals -------------------------------------------------------------------------------
+
+
+def _policy(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+POLICY = """\
+tenancy:
+  scopes:
+    - name: org
+      column: org_id
+      attribute: organization_id
+      tables: [orders, invoices]
+secrets:
+  columns: [users.password_hash]
+  allowed:
+    - operation: POST /login
+      columns: [users.password_hash]
+      reason: checks the password
+pagination:
+  max_limit: 50
+"""
+
+
+def test_clinic_policy_and_principals_are_valid(project_root: Path) -> None:
+    folder = project_root / "contracts" / "clinic"
+    policy = load_policy(folder / "policy.yaml")
+    principals = load_principals(folder / "principals.yaml")
+    assert len(principals.tenants) >= 2
+    assert {p.role for p in principals.principals} >= {"ADMIN", "PROVIDER", "STAFF", "PATIENT"}
+    assert policy.canary_values(), "the clinic's seeded secrets are listed"
+    assert all(p.attributes.get("organization_id") for p in principals.principals)
+
+
+def test_policy_lookups(tmp_path: Path) -> None:
+    policy = load_policy(_policy(tmp_path, POLICY))
+    assert policy.tenancy.scope_of("invoices") is not None and policy.tenancy.scope_of("users") is None
+    assert policy.secrets is not None and policy.secrets.allowed_for("POST /login") == {"users.password_hash"}
+    assert policy.canary_values() == ()
+
+
+@pytest.mark.parametrize(
+    ("bad", "good", "line", "message"),
+    [
+        ("max_limit: 50", "max_limit: 10", 14, "default_limit is above max_limit"),
+        ("operation: POST /login", "operation: login", 10, "String should match pattern"),
+        ("[users.password_hash]\n  allowed", "[password_hash]\n  allowed", 8, "table.column"),
+        ("tables: [orders, invoices]", "tables: []", 6, "at least 1 item"),
+        ("tables: [orders, invoices]", "tables: [orders]\n    - {name: b, column: c, attribute: d, "
+         "tables: [orders]}", 2, "tables in more than one scope: orders"),
+    ],
+)  # fmt: skip
+def test_policy_errors_name_their_line(tmp_path: Path, bad: str, good: str, line: int, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_policy(_policy(tmp_path, POLICY.replace(bad, good)))
+    assert raised.value.line == line
+    assert message in str(raised.value)
+
+
+PRINCIPALS = """\
+principals:
+  - name: a_admin
+    tenant: a
+    role: ADMIN
+    token:
+      env: A_TOKEN
+  - name: b_user
+    tenant: b
+    role: USER
+    token:
+      login: {operation: POST /login, body: {user: b, password: "${B_PASSWORD}"}}
+"""
+
+
+def test_principals_need_exactly_one_token_source(tmp_path: Path) -> None:
+    path = tmp_path / "principals.yaml"
+    path.write_text(PRINCIPALS.replace("      env: A_TOKEN", "      env: A_TOKEN\n      login: {operation: "
+                                       "POST /x}"), encoding="utf-8")  # fmt: skip
+    with pytest.raises(ConfigError, match="exactly one of 'login' or 'env'") as raised:
+        load_principals(path)
+    assert raised.value.line == 6
+
+
+def test_principal_names_are_unique(tmp_path: Path) -> None:
+    path = tmp_path / "principals.yaml"
+    path.write_text(PRINCIPALS.replace("b_user", "a_admin"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="used twice: a_admin"):
+        load_principals(path)
+
+
+def test_environment_references_expand_late_and_name_what_is_missing() -> None:
+    assert expand_env("${X:-d}-${Y}", {"Y": "y"}) == "d-y"
+    with pytest.raises(ConfigError, match="B_PASSWORD is not set"):
+        expand_env("${B_PASSWORD}", {})
