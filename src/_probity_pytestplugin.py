@@ -35,17 +35,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(scope="session")
-def probity_stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[EmbeddedStack]:
+def probity_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     """The embedded stack (PostgreSQL, seeded database, backend) of the configured target, for a session."""
     from probity.cli.project import find_project
     from probity.core.target import load_target
     from probity.runtime.stack import EmbeddedStack
 
-    path = (
-        request.config.getoption("--probity-target") or find_project(request.config.rootpath).default_target
-    )
+    path = request.config.getoption("--probity-target") or find_project(request.config.rootpath).default_target
     if path is None:
         pytest.fail("probity_stack needs a target: --probity-target FILE or [tool.probity] target")
     defects = request.config.getoption("--probity-defects")

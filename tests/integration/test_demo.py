@@ -20,9 +20,7 @@ def _probity(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_demo_starts_the_clinic_on_postgres_and_stops_everything(
-    project_root: Path, isolated_state: Path
-) -> None:
+def test_demo_starts_the_clinic_on_postgres_and_stops_everything(project_root: Path, isolated_state: Path) -> None:
     done = _probity("demo", cwd=project_root)
     assert done.returncode == 0, done.stdout + done.stderr
     out = " ".join(done.stdout.split())

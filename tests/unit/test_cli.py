@@ -11,9 +11,7 @@ import pytest
 from probity.cli import main
 
 
-def test_missing_target_file_is_one_line_and_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_missing_target_file_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["demo", "--target", str(tmp_path / "absent.yaml")])
     err = capsys.readouterr().err
     assert code == 2

@@ -44,9 +44,7 @@ def test_valid_target_resolves_paths_against_its_folder(tmp_path: Path) -> None:
         ("  ddl: schema.sql", "  ddl: schema.sql\n  colour: blue", 6, "database.colour"),
     ],
 )
-def test_invalid_value_is_reported_with_its_line(
-    tmp_path: Path, bad: str, good: str, line: int, field: str
-) -> None:
+def test_invalid_value_is_reported_with_its_line(tmp_path: Path, bad: str, good: str, line: int, field: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_target(_write(tmp_path, GOOD.replace(bad, good)))
     assert raised.value.line == line

@@ -105,9 +105,7 @@ class LogFollower:
     def __enter__(self) -> LogFollower:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     # -- files ----------------------------------------------------------------------------------------

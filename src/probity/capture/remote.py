@@ -43,9 +43,7 @@ class RemoteLog:
     at most about *chunk* bytes; with ``from_end=True`` records already in the log are skipped.
     """
 
-    def __init__(
-        self, conn: psycopg.Connection[Any], *, from_end: bool = False, chunk: int = 4 << 20
-    ) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], *, from_end: bool = False, chunk: int = 4 << 20) -> None:
         conn.autocommit = True
         self._conn = conn
         self._chunk = chunk
@@ -92,9 +90,7 @@ class RemoteLog:
     def __enter__(self) -> RemoteLog:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     # -- queries --------------------------------------------------------------------------------------
@@ -124,8 +120,7 @@ class RemoteLog:
         (current,) = self._query("SELECT pg_current_logfile('jsonlog')", ())
         if current is None:
             raise HarnessError(
-                "the server writes no JSON log: it needs logging_collector = on and log_destination "
-                "including 'jsonlog'"
+                "the server writes no JSON log: it needs logging_collector = on and log_destination including 'jsonlog'"
             )
         return str(current)
 

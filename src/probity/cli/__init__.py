@@ -59,9 +59,7 @@ def _add_contract(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     actions = contract.add_subparsers(title="contract commands", required=True, metavar="ACTION")
     derive = actions.add_parser("derive", help="derive an OpenAPI 3.1 contract from a Markdown API reference")
     derive.add_argument("reference", type=Path, metavar="REFERENCE.md", help="the API reference")
-    derive.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="OUT.yaml", help="the contract to write"
-    )
+    derive.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.yaml", help="the contract to write")
     derive.add_argument("--strict", action="store_true", help="fail (exit 2) on any problem; write nothing")
     derive.set_defaults(command=_contract_derive)
 

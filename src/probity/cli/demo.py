@@ -41,9 +41,7 @@ def run_demo(target: Path | None, defects: str, serve: bool, console: Console | 
 def _target(path: Path | None) -> Target:
     chosen = path or find_project().default_target
     if chosen is None:
-        raise ConfigError(
-            "no target given: pass --target FILE or set [tool.probity] target in pyproject.toml"
-        )
+        raise ConfigError("no target given: pass --target FILE or set [tool.probity] target in pyproject.toml")
     return load_target(chosen)
 
 

@@ -68,17 +68,13 @@ def _schema_ref(value: str, line: int, report: Report) -> SchemaRef | None:
         report.error(line, f"cannot read 'Schema: {value}'; expected NAME, Page of NAME or Array of NAME")
         return None
     kind = (match["kind"] or "").lower()
-    return SchemaRef(
-        "page" if kind == "page" else "array" if kind == "array" else "named", match["name"], line
-    )
+    return SchemaRef("page" if kind == "page" else "array" if kind == "array" else "named", match["name"], line)
 
 
 def _media_type(value: str, line: int, report: Report) -> str | None:
     media_type = unquote(value)
     if not _MEDIA_TYPE.match(media_type):
-        report.error(
-            line, f"cannot read 'Content-Type: {value}'; expected a media type like text/event-stream"
-        )
+        report.error(line, f"cannot read 'Content-Type: {value}'; expected a media type like text/event-stream")
         return None
     return media_type
 
@@ -101,6 +97,4 @@ def _check(body: Body, section: Section, report: Report) -> None:
         report.error(body.line, "section says `No body.` but also gives a schema, content type or example")
     # A section with lines in it that were all unreadable has been reported line by line already.
     if all(isinstance(block, Blank | Comment) for block in section.blocks):
-        report.error(
-            body.line, "section is empty; expected `Schema:`, a field table, `Content-Type:` or `No body.`"
-        )
+        report.error(body.line, "section is empty; expected `Schema:`, a field table, `Content-Type:` or `No body.`")

@@ -219,9 +219,7 @@ def _constraint(part: str, type_: str, found: Constraints, line: int, report: Re
     return None
 
 
-def _read(
-    constraint: _Constraint, part: str, type_: str, found: Constraints, line: int, report: Report
-) -> None:
+def _read(constraint: _Constraint, part: str, type_: str, found: Constraints, line: int, report: Report) -> None:
     try:
         found[constraint.keyword] = constraint.read(part.partition(":")[2].strip(), type_)
     except ValueError as exc:

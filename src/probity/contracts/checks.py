@@ -29,9 +29,7 @@ def _types(reference: Reference, report: Report) -> None:
     for field in _all_fields(reference):
         if field.is_named and field.type not in reference.schemas:
             known = ", ".join(JSON_TYPES)
-            report.error(
-                field.line, f"type '{field.type}' is neither a JSON type ({known}) nor a schema here"
-            )
+            report.error(field.line, f"type '{field.type}' is neither a JSON type ({known}) nor a schema here")
 
 
 def _schema_lines(reference: Reference, report: Report) -> None:
@@ -46,9 +44,7 @@ def _schema_lines(reference: Reference, report: Report) -> None:
 def _path_parameters(reference: Reference, report: Report) -> None:
     for operation in reference.operations:
         in_path = operation.path_parameters
-        listed = {
-            parameter.name: parameter for parameter in operation.parameters if parameter.location == "path"
-        }
+        listed = {parameter.name: parameter for parameter in operation.parameters if parameter.location == "path"}
         for name in in_path:
             if name not in listed:
                 report.error(operation.line, f"path parameter '{name}' is not in the Parameters table")
@@ -86,9 +82,7 @@ def _error_schema(reference: Reference, report: Report) -> None:
         for status in operation.statuses:
             if status.code >= 400 and status.code not in operation.responses:
                 # Once is enough: the fix (one `## Schema: Error`) is the same for every status.
-                report.error(
-                    status.line, f"status {status.code} answers with the `Error` schema, which is not defined"
-                )
+                report.error(status.line, f"status {status.code} answers with the `Error` schema, which is not defined")
                 return
 
 
@@ -97,9 +91,7 @@ def _authentication(reference: Reference, report: Report) -> None:
         return
     for operation in reference.operations:
         if operation.auth == "bearer":
-            report.error(
-                operation.keys["auth"], "Auth: bearer, but the front matter has no **Authentication:**"
-            )
+            report.error(operation.keys["auth"], "Auth: bearer, but the front matter has no **Authentication:**")
             return
 
 
@@ -115,9 +107,7 @@ def _paginated(operation: Operation, report: Report) -> None:
     line = operation.keys["paginated"]
     query = {parameter.name for parameter in operation.parameters if parameter.location == "query"}
     if missing := [name for name in ("limit", "offset") if name not in query]:
-        report.error(
-            line, f"a paginated operation takes `limit` and `offset`; the query lacks {', '.join(missing)}"
-        )
+        report.error(line, f"a paginated operation takes `limit` and `offset`; the query lacks {', '.join(missing)}")
     if not any(body.schema and body.schema.kind == "page" for body in operation.responses.values()):
         report.error(line, "a paginated operation answers with `Schema: Page of NAME`")
 

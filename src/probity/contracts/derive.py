@@ -36,9 +36,7 @@ class Derivation:
 
     def yaml(self) -> str:
         # The file's name only, not its path, so the output does not depend on where it was run.
-        header = (
-            f"# Derived by `probity contract derive` from {self.source.name}; edit that, not this file.\n"
-        )
+        header = f"# Derived by `probity contract derive` from {self.source.name}; edit that, not this file.\n"
         return header + to_yaml(self.document)
 
 
@@ -119,6 +117,4 @@ def _validate(document: dict[str, Any], source: Path) -> None:
         where = "/".join(str(part) for part in exc.absolute_path) or "(document)"
         # The validator's message goes on with the schema and the instance; people need its first line.
         problem = exc.message.splitlines()[0] if exc.message else "invalid"
-        raise ConfigError(
-            f"the derived contract is not valid OpenAPI 3.1 at {where}: {problem}", source
-        ) from exc
+        raise ConfigError(f"the derived contract is not valid OpenAPI 3.1 at {where}: {problem}", source) from exc

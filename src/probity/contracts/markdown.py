@@ -195,9 +195,7 @@ def split_sections(blocks: Sequence[Block], level: int) -> tuple[tuple[Block, ..
     Headings of a deeper level stay inside their section's blocks; a heading of a higher level (fewer
     ``#``) also starts a new section, so nothing leaks from one part of the document into another.
     """
-    heads = [
-        (i, block) for i, block in enumerate(blocks) if isinstance(block, Heading) and block.level <= level
-    ]
+    heads = [(i, block) for i, block in enumerate(blocks) if isinstance(block, Heading) and block.level <= level]
     if not heads:
         return tuple(blocks), []
     ends = [i for i, _ in heads[1:]] + [len(blocks)]

@@ -140,9 +140,7 @@ def _parameters(operation: Operation) -> list[Document]:
     named = {item.name for item in listed if item.location == "path"}
     # A path parameter missing from the table has been reported; a plain string stands in for it, because
     # OpenAPI refuses a path whose parameter is not declared.
-    stand_ins = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in in_path
-    ]
+    stand_ins = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in in_path]
     return [
         *(_parameter(item) for item in listed),
         *(item for item in stand_ins if item["name"] not in named),
@@ -173,10 +171,7 @@ def _request_body(body: Body | None, context: _Context) -> Document | None:
 def _responses(operation: Operation, context: _Context) -> Document:
     described = {status.code: status for status in operation.statuses}
     codes = sorted({*described, *operation.responses})
-    return {
-        str(code): _response(code, described.get(code), operation.responses.get(code), context)
-        for code in codes
-    }
+    return {str(code): _response(code, described.get(code), operation.responses.get(code), context) for code in codes}
 
 
 def _response(code: int, status: Status | None, body: Body | None, context: _Context) -> Document:

@@ -41,9 +41,7 @@ _PATH = re.compile(r"^(?:/(?:[\w.~:-]|\{[A-Za-z_]\w*\})*)+$")
 _AUTHENTICATION = re.compile(r"^(?P<scheme>\w+)(?:\s+(?P<format>[A-Za-z][\w-]*))?(?:\s.*)?$")
 
 
-def parse_reference(
-    text: str, path: Path | str = "api-reference.md"
-) -> tuple[Reference, tuple[Diagnostic, ...]]:
+def parse_reference(text: str, path: Path | str = "api-reference.md") -> tuple[Reference, tuple[Diagnostic, ...]]:
     r"""Read the reference *text* (from the file *path*, for messages) into a model and its diagnostics.
 
     Raises :class:`~probity.core.errors.ConfigError` only when the text has no title at all; everything
@@ -143,9 +141,7 @@ def _authentication(reference: Reference, value: str, line: int, report: Report)
     if match and scheme == "bearer":
         reference.authentication = Authentication(match["format"], value.strip(), line)
     elif scheme != "none":
-        report.error(
-            line, f"unknown authentication '{value.strip()}'; expected `bearer [FORMAT] ...` or none"
-        )
+        report.error(line, f"unknown authentication '{value.strip()}'; expected `bearer [FORMAT] ...` or none")
 
 
 _FRONT_READERS: dict[str, FrontReader] = {

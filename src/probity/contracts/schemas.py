@@ -83,9 +83,7 @@ def _typed(field: Field, scope: Scope) -> JsonSchema:
 
 
 def _constraints(field: Field) -> JsonSchema:
-    rules = {
-        keyword: value for keyword, value in field.constraints.items() if keyword != "additionalProperties"
-    }
+    rules = {keyword: value for keyword, value in field.constraints.items() if keyword != "additionalProperties"}
     # JSON Schema checks enum before type: a nullable enum must list null, or null is refused after all.
     if field.nullable and "enum" in rules and None not in rules["enum"]:
         rules["enum"] = [*rules["enum"], None]

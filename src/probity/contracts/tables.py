@@ -84,11 +84,7 @@ def _field(row: Row, report: Report) -> Field | None:
         report.error(row.line, f"field '{path}' has type '{type_}'; expected a JSON type or a schema name")
         return None
     is_item = path.endswith("[]")
-    flags = (
-        _item_flags(required, nullable, row.line, report)
-        if is_item
-        else _flags(required, nullable, row, report)
-    )
+    flags = _item_flags(required, nullable, row.line, report) if is_item else _flags(required, nullable, row, report)
     return Field(
         path=path,
         name="" if is_item else path.rsplit(".", 1)[-1],
@@ -125,9 +121,7 @@ class _Tree:
 
     def add(self, field: Field) -> None:
         if (first := self.by_path.get(field.path)) is not None:
-            self.report.error(
-                field.line, f"field '{field.path}' is listed twice (first on line {first.line})"
-            )
+            self.report.error(field.line, f"field '{field.path}' is listed twice (first on line {first.line})")
             return
         parent = _parent_path(field.path)
         if parent is None:
@@ -140,13 +134,9 @@ class _Tree:
         parent = self.by_path.get(parent_path)
         wanted = "array" if field.path.endswith("[]") else "object"
         if parent is None:
-            self.report.error(
-                field.line, f"row '{field.path}' comes before (or without) its parent '{parent_path}'"
-            )
+            self.report.error(field.line, f"row '{field.path}' comes before (or without) its parent '{parent_path}'")
         elif parent.type != wanted:
-            problem = (
-                f"'{parent_path}' is a {parent.type}, not an {wanted}; it cannot have the row '{field.path}'"
-            )
+            problem = f"'{parent_path}' is a {parent.type}, not an {wanted}; it cannot have the row '{field.path}'"
             self.report.error(field.line, problem)
         elif wanted == "array":
             parent.items = field
@@ -157,9 +147,7 @@ class _Tree:
     def check_items(self) -> None:
         for field in self.by_path.values():
             if field.type == "array" and field.items is None:
-                self.report.error(
-                    field.line, f"array '{field.path}' has no '{field.path}[]' row for its items"
-                )
+                self.report.error(field.line, f"array '{field.path}' has no '{field.path}[]' row for its items")
 
 
 def _parent_path(path: str) -> str | None:

@@ -79,9 +79,7 @@ class Principals(_Strict):
         for principal in self.principals:
             if principal.name == name:
                 return principal
-        raise ConfigError(
-            f"no principal named {name!r} (known: {', '.join(p.name for p in self.principals)})"
-        )
+        raise ConfigError(f"no principal named {name!r} (known: {', '.join(p.name for p in self.principals)})")
 
 
 def expand_env(text: str, environ: dict[str, str] | None = None) -> str:

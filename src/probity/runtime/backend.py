@@ -83,9 +83,7 @@ class BackendProcess:
     def __enter__(self) -> BackendProcess:
         return self.start()
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
     def _spawn(self) -> None:
@@ -110,9 +108,7 @@ class BackendProcess:
         try:
             return text.format_map(self._values)
         except KeyError as exc:
-            raise BackendError(
-                f"unknown placeholder {{{exc.args[0]}}} in the target's backend section"
-            ) from exc
+            raise BackendError(f"unknown placeholder {{{exc.args[0]}}} in the target's backend section") from exc
 
     def _signal(self, sig: signal.Signals) -> None:
         assert self._process is not None

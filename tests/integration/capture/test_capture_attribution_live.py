@@ -159,8 +159,7 @@ def test_fences_catch_the_requests_statements_among_noise(
         backend.commit()
     with psycopg.connect(app_db.url("app"), autocommit=True) as conn:
         fences = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE application_name = 'probity-fence' AND datname = 'app'"
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'probity-fence' AND datname = 'app'"
         ).fetchone()
     assert fences == (1,)  # the markers come from Probity's own session, which the fence leaves out
     for n, trace in enumerate(traces, 1):

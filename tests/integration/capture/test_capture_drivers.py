@@ -26,9 +26,7 @@ def conn(pg: EmbeddedPostgres) -> Iterator[psycopg.Connection[tuple[object, ...]
 
 def test_literal_sql_like_psycopg2(conn: psycopg.Connection[tuple[object, ...]], reader: LogReader) -> None:
     reader.sync()
-    psycopg.ClientCursor(conn).execute(
-        f"INSERT INTO notes VALUES (%s, %s) /*traceparent='{TP}'*/", (1, TRICKY)
-    )
+    psycopg.ClientCursor(conn).execute(f"INSERT INTO notes VALUES (%s, %s) /*traceparent='{TP}'*/", (1, TRICKY))
     conn.commit()
     statements = reader.sync()
     assert [(s.text, s.protocol, s.params) for s in statements] == [
@@ -91,7 +89,5 @@ def test_failing_statements(conn: psycopg.Connection[tuple[object, ...]], reader
         ("SELECT 1/0 WHERE 1 = $1", "22012", (), None),
         ("SELEC 1", "42601", (), None),
     ]
-    assert [s.text for s in statements if s.text in ("COMMIT", "ROLLBACK")] == ["COMMIT", "ROLLBACK"] + [
-        "ROLLBACK"
-    ] * 2
+    assert [s.text for s in statements if s.text in ("COMMIT", "ROLLBACK")] == ["COMMIT", "ROLLBACK"] + ["ROLLBACK"] * 2
     assert len([s for s in statements if s.text == "INSERT INTO notes VALUES ($1, 'x')"]) == 2

@@ -26,9 +26,7 @@ def remote(pg: EmbeddedPostgres) -> Iterator[RemoteLog]:
         yield source
 
 
-def test_reads_statements_as_the_superuser_without_logging_itself(
-    pg: EmbeddedPostgres, remote: RemoteLog
-) -> None:
+def test_reads_statements_as_the_superuser_without_logging_itself(pg: EmbeddedPostgres, remote: RemoteLog) -> None:
     assert remote.quiet
     reader = LogReader(remote, pg.url("postgres"))
     reader.sync()

@@ -47,9 +47,7 @@ def test_simple_protocol_keeps_literal_sql_and_strips_the_comment(fixture_lines:
     assert tagged.protocol == "simple" and tagged.params == ()
     assert tagged.tags == {"action": "list/patients", "traceparent": TRACEPARENT}
     assert tagged.traceparent == TRACEPARENT
-    assert (
-        tagged.application == "fixture-simple" and tagged.user == "probity" and tagged.database == "postgres"
-    )
+    assert tagged.application == "fixture-simple" and tagged.user == "probity" and tagged.database == "postgres"
     assert tagged.vxid == statements[0].vxid and tagged.session_id == statements[0].session_id
     assert tagged.log_line == 6 and tagged.timestamp.endswith(" UTC")
     assert all(s.duration_ms is not None and s.duration_ms > 0 for s in statements)
@@ -180,9 +178,7 @@ def test_an_error_about_other_sql_completes_the_waiting_statement(make_record: M
     statements = _statements(
         [
             make_record("statement: SELECT 1"),
-            make_record(
-                "division by zero", error_severity="ERROR", state_code="22012", statement="SELECT 1/0"
-            ),
+            make_record("division by zero", error_severity="ERROR", state_code="22012", statement="SELECT 1/0"),
             make_record("terminating connection", error_severity="FATAL", state_code="57P01"),
         ]
     )

@@ -13,9 +13,7 @@ GOOD = FIXTURES / "good" / "clinic.md"
 BROKEN = FIXTURES / "broken" / "front-matter.md"
 
 
-def test_good_reference_is_written_with_its_notes_on_stderr(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_good_reference_is_written_with_its_notes_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "contracts" / "openapi.yaml"
     assert main(["contract", "derive", str(GOOD), "-o", str(out)]) == 0
     captured = capsys.readouterr()
@@ -46,9 +44,7 @@ def test_problems_are_printed_as_file_line_message_and_written_anyway(
     assert len(err) == 5 and out.exists()
 
 
-def test_strict_fails_on_problems_and_writes_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_strict_fails_on_problems_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "openapi.yaml"
     assert main(["contract", "derive", str(BROKEN), "-o", str(out), "--strict"]) == 2
     captured = capsys.readouterr()

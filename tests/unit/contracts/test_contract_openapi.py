@@ -60,9 +60,7 @@ def test_contract_value_at_pointer(reference: Path, pointer: str, expected: Any)
 @pytest.mark.parametrize("reference", GOOD, ids=lambda path: path.stem)
 def test_good_reference_gives_only_its_notes(reference: Path) -> None:
     derivation = derive_contract(reference)
-    assert [diagnostic.located() for diagnostic in derivation.diagnostics] == _expectations(reference)[
-        "diagnostics"
-    ]
+    assert [diagnostic.located() for diagnostic in derivation.diagnostics] == _expectations(reference)["diagnostics"]
     assert derivation.problems == ()
 
 
@@ -106,9 +104,7 @@ def test_an_invalid_document_is_a_config_error(monkeypatch: pytest.MonkeyPatch) 
     # The package exports the function `derive`, which hides the module of that name as an attribute.
     derive_module = importlib.import_module("probity.contracts.derive")
     monkeypatch.setattr(derive_module, "build_openapi", lambda reference: {"openapi": "3.1.0", "paths": {}})
-    with pytest.raises(
-        ConfigError, match=r"not valid OpenAPI 3\.1 at \(document\): .info. is a required"
-    ) as raised:
+    with pytest.raises(ConfigError, match=r"not valid OpenAPI 3\.1 at \(document\): .info. is a required") as raised:
         derive_contract(GOOD[0])
     assert "\n" not in str(raised.value)
 
