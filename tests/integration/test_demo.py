@@ -16,14 +16,20 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 def _probity(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).parent / "probity"
-    env = {**os.environ, "PROBITY_REPORTS_DIR": str(Path(os.environ["PROBITY_STATE_DIR"]).parent / "reports")}
+    reports = Path(os.environ["PROBITY_STATE_DIR"]).parent / "reports"
+    env = {**os.environ, "PROBITY_REPORTS_DIR": str(reports), "COLUMNS": "200"}
     return subprocess.run([str(script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _words(text: str) -> str:
+    """The output's words, without the table's box drawing."""
+    return " ".join(text.translate({ord(c): " " for c in "│┃┌┐└┘─┬┴├┤┼"}).split())
 
 
 def test_demo_starts_the_clinic_on_postgres_and_stops_everything(project_root: Path, isolated_state: Path) -> None:
     done = _probity("demo", cwd=project_root)
     assert done.returncode == 0, done.stdout + done.stderr
-    out = " ".join(done.stdout.split())
+    out = _words(done.stdout)
     assert "target clinic" in out
     assert "jsonlog" not in done.stderr
     assert "OpenAPI" in out and "operations)" in out
@@ -35,4 +41,4 @@ def test_demo_starts_the_clinic_on_postgres_and_stops_everything(project_root: P
 def test_demo_passes_planted_defects_through(project_root: Path, isolated_state: Path) -> None:
     done = _probity("demo", "--defects", "all", cwd=project_root)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Planted defects all" in " ".join(done.stdout.split())
+    assert "Planted defects all" in _words(done.stdout)
