@@ -51,9 +51,16 @@ def test_invalid_value_is_reported_with_its_line(tmp_path: Path, bad: str, good:
     assert str(raised.value).startswith(f"{tmp_path / 'target.yaml'}:{line}: {field}")
 
 
-def test_missing_section_points_at_the_document(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="backend: Field required"):
-        load_target(_write(tmp_path, GOOD.split("backend:")[0]))
+def test_missing_required_field_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="database.app_role: Field required"):
+        load_target(_write(tmp_path, GOOD.replace("  app_role: shop_app\n", "")))
+
+
+def test_a_target_without_embedded_parts_cannot_be_started(tmp_path: Path) -> None:
+    target = load_target(_write(tmp_path, GOOD.split("database:")[0] + "base_url: https://staging.example\n"))
+    assert not target.embedded
+    with pytest.raises(ConfigError, match="give --base-url of a running backend"):
+        target.embedded_parts()
 
 
 def test_broken_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
@@ -70,8 +77,11 @@ def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_the_clinic_target_file_is_valid(project_root: Path) -> None:
     target = load_target(project_root / "contracts" / "clinic" / "target.yaml")
-    assert target.resolve(target.database.ddl).is_file()
-    assert target.database.seed is not None and target.resolve(target.database.seed).is_file()
+    database, _ = target.embedded_parts()
+    assert target.resolve(database.ddl).is_file()
+    assert database.seed is not None and target.resolve(database.seed).is_file()
+    for document in (target.policy, target.principals):
+        assert document is not None and target.resolve(document).is_file()
 
 
 # -- policy and principals -------------------------------------------------------------------------------

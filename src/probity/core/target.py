@@ -1,9 +1,11 @@
-"""The target description: how Probity provisions a database for a backend and starts it.
+"""The target description: what Probity tests, with which files, and (for an embedded target) how to start it.
 
 A target file (``contracts/NAME/target.yaml``) is data, so the harness knows nothing of any particular
-backend. Relative paths in it are relative to the file. Command and environment values may use the
-placeholders ``{python}``, ``{host}``, ``{port}``, ``{database_url}`` and ``{defects}``, which Probity fills
-when it launches the backend.
+backend. It names the contract, policy and principals files, the hosts that may receive state-changing
+requests, and, for a target Probity runs itself, how to provision its database and start its backend.
+Relative paths in it are relative to the file. Command and environment values may use the placeholders
+``{python}``, ``{host}``, ``{port}``, ``{database_url}`` and ``{defects}``, which Probity fills when it
+launches the backend.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from probity.core.errors import ConfigError
 from probity.core.yamlfile import load_model
 
 __all__ = ["BackendSpec", "DatabaseSpec", "Target", "load_target"]
@@ -53,12 +56,32 @@ class BackendSpec(_Strict):
 
 
 class Target(_Strict):
-    """A backend Probity can run itself: its database and its process."""
+    """A backend under test: its documents, and, when Probity runs it itself, its database and process."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    database: DatabaseSpec
-    backend: BackendSpec
+    contract: Path | None = None
+    policy: Path | None = None
+    principals: Path | None = None
+    base_url: str | None = Field(default=None, pattern=r"^https?://", description="a running backend's API root")
+    # Hosts that may receive state-changing requests; any other host is tested read-only.
+    allow_writes_to: tuple[str, ...] = ()
+    database: DatabaseSpec | None = None
+    backend: BackendSpec | None = None
     root: Path = Path(".")
+
+    @property
+    def embedded(self) -> bool:
+        """Whether Probity starts this target itself (it has a database and a backend to launch)."""
+        return self.database is not None and self.backend is not None
+
+    def embedded_parts(self) -> tuple[DatabaseSpec, BackendSpec]:
+        """The database and backend sections, for a target Probity starts itself."""
+        if self.database is None or self.backend is None:
+            raise ConfigError(
+                f"target {self.name!r} has no 'database' and 'backend' sections, so Probity cannot start it; "
+                "give --base-url of a running backend instead"
+            )
+        return self.database, self.backend
 
     def resolve(self, path: Path) -> Path:
         """*path* as written in the target file, made absolute against the file's folder."""

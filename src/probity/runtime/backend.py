@@ -28,7 +28,7 @@ class BackendProcess:
 
     def __init__(self, target: Target, database_url: str, log_path: Path, defects: str = "") -> None:
         self.target = target
-        self.spec = target.backend
+        self.spec = target.embedded_parts()[1]
         self.port = free_port(self.spec.host)
         self.log_path = log_path
         self._values = {

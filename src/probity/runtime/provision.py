@@ -43,7 +43,7 @@ class ProvisionedDatabase:
 
 def provision(pg: EmbeddedPostgres, target: Target) -> ProvisionedDatabase:
     """Create the app role, the seeded template and the working database of *target*."""
-    spec = target.database
+    spec = target.embedded_parts()[0]
     db = ProvisionedDatabase(pg, spec, Credentials(spec.app_role, secrets.token_urlsafe(18)))
     with _admin(pg, "postgres") as conn:
         conn.execute(
