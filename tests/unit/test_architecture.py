@@ -12,13 +12,14 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 # layer -> the layers of Probity it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
-    "probes": {"core"},
+    "probes": {"core", "sql"},
+    "sql": {"core"},
     "runtime": {"core"},
     "contracts": {"core"},
     "capture": {"core"},
-    "engine": {"core", "probes", "runtime", "contracts", "capture"},
+    "engine": {"core", "probes", "sql", "runtime", "contracts", "capture"},
     "reporting": {"core", "engine"},
-    "cli": {"core", "probes", "runtime", "contracts", "capture", "engine", "reporting"},
+    "cli": {"core", "probes", "sql", "runtime", "contracts", "capture", "engine", "reporting"},
 }
 
 

@@ -140,11 +140,14 @@ class Policy(_Strict):
     pagination: PaginationPolicy = PaginationPolicy()
     n_plus_one_threshold: int = Field(default=5, ge=2)
     destructive_operations: tuple[str, ...] = ()
+    # Operations that end the session whose credential they carry (logout): never fuzzed with a shared
+    # credential, checked on their own with a fresh one.
+    session_ending_operations: tuple[str, ...] = ()
     severities: dict[str, Severity] = Field(default_factory=dict, description="rule id -> severity override")
     redact_headers: tuple[str, ...] = ("authorization", "cookie", "set-cookie", "x-api-key")
     root: Path = Path(".")
 
-    @field_validator("destructive_operations")
+    @field_validator("destructive_operations", "session_ending_operations")
     @classmethod
     def _destructive(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _check_operations(value)

@@ -26,10 +26,12 @@ class BackendProcess:
     On Linux the child is told to end when this process dies, so a killed run leaves no backend behind.
     """
 
-    def __init__(self, target: Target, database_url: str, log_path: Path, defects: str = "") -> None:
+    def __init__(
+        self, target: Target, database_url: str, log_path: Path, defects: str = "", port: int | None = None
+    ) -> None:
         self.target = target
         self.spec = target.embedded_parts()[1]
-        self.port = free_port(self.spec.host)
+        self.port = port or free_port(self.spec.host)
         self.log_path = log_path
         self._values = {
             "python": sys.executable,

@@ -38,11 +38,13 @@ class EmbeddedStack:
         return self
 
     def reset(self) -> None:
-        """Put the database back to its seed; the backend restarts because its pool's connections die."""
+        """Put the database back to its seed; the backend restarts (on the same port: its URL stays valid)
+        because its pool's connections die with the old database."""
         assert self.database is not None and self.backend is not None
+        port = self.backend.port
         self.backend.stop()
         reset_database(self.database)
-        self.backend = self._start_backend(self.database)
+        self.backend = self._start_backend(self.database, port)
 
     def stop(self) -> None:
         if self.backend is not None:
@@ -55,6 +57,6 @@ class EmbeddedStack:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
-    def _start_backend(self, database: ProvisionedDatabase) -> BackendProcess:
+    def _start_backend(self, database: ProvisionedDatabase, port: int | None = None) -> BackendProcess:
         log = self.work_dir / "backend.log"
-        return BackendProcess(self.target, database.app_url, log, self.defects).start()
+        return BackendProcess(self.target, database.app_url, log, self.defects, port=port).start()

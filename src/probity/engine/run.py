@@ -1,0 +1,218 @@
+"""A whole run: start the embedded target (or reach a running one), drive every check, gather the results.
+
+Order matters for honesty and safety: the backend must answer before anything is judged; state-changing
+requests go only to allow-listed hosts; an embedded database is reset to its seed before every pass, so one
+pass's fuzzing never shapes the next; operations nobody could exercise end INCONCLUSIVE, never PASS.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from probity.contracts.load import load_contract, operations
+from probity.core.errors import BackendError, ConfigError
+from probity.core.findings import Category, Outcome, Result, Severity
+from probity.core.policy import Policy, load_policy
+from probity.core.principals import Principals, load_principals
+from probity.core.redact import Redactor
+from probity.core.target import Target
+from probity.engine.auth import TokenBroker
+from probity.engine.contract_run import PassOutcome, run_contract_pass
+from probity.engine.plan import Pass, RunPlan, default_passes, is_write_allowed, never_sent
+from probity.runtime.stack import EmbeddedStack
+
+__all__ = ["RunOptions", "RunReport", "execute_run"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    target: Target
+    run_dir: Path
+    base_url: str | None = None  # a running backend's API root; default: start the embedded target
+    seed: int | None = None
+    max_examples: int = 20
+    phases: tuple[str, ...] = ("examples", "coverage", "fuzzing", "stateful")
+    roles: tuple[str, ...] = ()  # limit passes to these roles; empty: every role all tenants share
+    workers: int = 1
+    defects: str = ""
+
+
+@dataclass
+class RunReport:
+    """What a run did and concluded."""
+
+    run_id: str
+    target: str
+    api_root: str
+    seed: int
+    read_only: bool
+    started: str
+    finished: str = ""
+    passes: list[Pass] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Result]:
+        return [r for r in self.results if r.outcome is Outcome.FAIL]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+
+@dataclass(frozen=True)
+class _Documents:
+    contract: dict[str, Any]
+    policy: Policy
+    principals: Principals
+
+
+def execute_run(options: RunOptions) -> RunReport:
+    """Run every check against the target of *options*; raise ProbityError for what stops a run."""
+    documents = _load_documents(options.target)
+    with ExitStack() as stack_scope:
+        stack = _embedded(options, stack_scope)
+        api_root = _api_root(options, stack)
+        _require_answer(api_root)
+        report = _new_report(options, api_root)
+        _contract_passes(options, documents, report, stack)
+        report.results += _unexercised(documents.contract, report, never_sent(documents.policy))
+        report.finished = _now()
+    return report
+
+
+def _load_documents(target: Target) -> _Documents:
+    missing = [name for name in ("contract", "policy", "principals") if getattr(target, name) is None]
+    if missing:
+        raise ConfigError(f"target {target.name!r} names no {', '.join(missing)} file")
+    assert target.contract and target.policy and target.principals
+    return _Documents(
+        contract=load_contract(target.resolve(target.contract)),
+        policy=load_policy(target.resolve(target.policy)),
+        principals=load_principals(target.resolve(target.principals)),
+    )
+
+
+def _embedded(options: RunOptions, scope: ExitStack) -> EmbeddedStack | None:
+    if options.base_url is not None:
+        return None
+    options.target.embedded_parts()  # a clear error when the target cannot be started
+    return scope.enter_context(EmbeddedStack(options.target, options.run_dir, defects=options.defects))
+
+
+def _api_root(options: RunOptions, stack: EmbeddedStack | None) -> str:
+    if stack is not None and stack.backend is not None:
+        return stack.backend.base_url
+    assert options.base_url is not None
+    return options.base_url.rstrip("/")
+
+
+def _require_answer(api_root: str) -> None:
+    try:
+        requests.get(api_root, timeout=10)
+    except requests.RequestException as exc:
+        raise BackendError(f"the backend at {api_root} does not answer ({type(exc).__name__}); is it running?") from exc
+
+
+def _new_report(options: RunOptions, api_root: str) -> RunReport:
+    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
+    read_only = not is_write_allowed(api_root, options.target.allow_writes_to)
+    report = RunReport(options.run_dir.name, options.target.name, api_root, seed, read_only, _now())
+    if read_only:
+        report.notes.append(
+            f"read-only run: {api_root} is not in allow_writes_to, so no state-changing request was sent"
+        )
+    return report
+
+
+def _contract_passes(
+    options: RunOptions, documents: _Documents, report: RunReport, stack: EmbeddedStack | None
+) -> None:
+    passes = _passes(options, documents.principals)
+    report.passes = list(passes)
+    if not passes:
+        report.notes.append("no role is shared by two tenants: tenant isolation could not be exercised")
+    plan = _plan(options, documents, report, passes)
+    redactor = _redactor(documents.policy)
+    for run_pass in passes:
+        if stack is not None:
+            stack.reset()  # every pass starts from the seed
+        started = time.monotonic()
+        broker = TokenBroker(_api_root(options, stack), documents.principals)
+        outcome = run_contract_pass(documents.contract, plan, run_pass, broker, redactor)
+        report.results += _merge(report.results, outcome)
+        report.notes.append(_pass_note(run_pass, outcome, time.monotonic() - started))
+
+
+def _passes(options: RunOptions, principals: Principals) -> tuple[Pass, ...]:
+    passes = default_passes(principals)
+    return tuple(p for p in passes if p.role in options.roles) if options.roles else passes
+
+
+def _plan(options: RunOptions, documents: _Documents, report: RunReport, passes: tuple[Pass, ...]) -> RunPlan:
+    return RunPlan(
+        api_root=report.api_root,
+        passes=passes,
+        seed=report.seed,
+        max_examples=options.max_examples,
+        phases=options.phases,
+        read_only=report.read_only,
+        never_send=never_sent(documents.policy),
+        workers=options.workers,
+    )
+
+
+def _redactor(policy: Policy) -> Redactor:
+    return Redactor(policy.redact_headers, policy.phi.fields, policy.canary_values())
+
+
+def _merge(existing: list[Result], outcome: PassOutcome) -> list[Result]:
+    """New results of a pass, without repeating what an earlier pass already concluded."""
+    seen = {(r.key, r.outcome) for r in existing}
+    return [r for r in outcome.results if (r.key, r.outcome) not in seen]
+
+
+def _pass_note(run_pass: Pass, outcome: PassOutcome, seconds: float) -> str:
+    note = f"pass {run_pass.role} as {run_pass.pinned}: {outcome.scenarios} scenarios in {seconds:.1f}s"
+    if outcome.errors:
+        shown = "; ".join(outcome.errors[:3])
+        note += f"; {len(outcome.errors)} requests could not be tested, e.g. {shown}"
+    return note
+
+
+def _unexercised(contract: dict[str, Any], report: RunReport, excluded: tuple[str, ...]) -> list[Result]:
+    exercised = {r.operation for r in report.results}
+    return [
+        Result(
+            check="contract_inventory",
+            rule="contract_inventory.unexercised",
+            category=Category.CONTRACT,
+            outcome=Outcome.INCONCLUSIVE,
+            operation=operation,
+            message=_why_unexercised(operation, report, excluded),
+            severity=Severity.INFO,
+        )
+        for operation in operations(contract)
+        if operation not in exercised
+    ]
+
+
+def _why_unexercised(operation: str, report: RunReport, excluded: tuple[str, ...]) -> str:
+    if operation in excluded:
+        return "not fuzzed: the policy marks it destructive or session-ending"
+    if report.read_only and operation.split(" ", 1)[0] not in {"GET", "HEAD", "OPTIONS"}:
+        return "not sent: read-only run"
+    return "no generated request reached this operation"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
