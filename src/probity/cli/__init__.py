@@ -34,24 +34,40 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"probity {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     _add_demo(commands)
+    _add_run(commands)
     _add_contract(commands)
     return parser
 
 
 def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = commands.add_parser(
-        "demo", help="start an embedded PostgreSQL and the default target backend, and check them"
+        "demo", help="the embedded default end to end: PostgreSQL, the default target, and a full run against it"
     )
-    demo.add_argument("--target", type=Path, help="target file (default: [tool.probity] target)")
-    demo.add_argument("--defects", default="", help="planted defects to switch on: id,id… or 'all'")
-    demo.add_argument("--serve", action="store_true", help="keep everything running until interrupted")
+    demo.add_argument("--serve", action="store_true", help="only start everything and keep it running until Ctrl-C")
+    from probity.cli.run import add_run_arguments
+
+    add_run_arguments(demo)
     demo.set_defaults(command=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from probity.cli.demo import run_demo  # heavy imports only for the command that needs them
 
-    return run_demo(target=args.target, defects=args.defects, serve=args.serve)
+    return run_demo(args)
+
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from probity.cli.run import add_run_arguments
+
+    run = commands.add_parser("run", help="run every check against a target; exit 0 pass, 1 findings, 2 errors")
+    add_run_arguments(run)
+    run.set_defaults(command=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from probity.cli.run import run_command
+
+    return run_command(args)
 
 
 def _add_contract(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,9 +78,33 @@ def _add_contract(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     derive.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.yaml", help="the contract to write")
     derive.add_argument("--strict", action="store_true", help="fail (exit 2) on any problem; write nothing")
     derive.set_defaults(command=_contract_derive)
+    _add_contract_diff(actions)
 
 
 def _contract_derive(args: argparse.Namespace) -> int:
     from probity.cli.contract import run_derive  # only the command that needs it loads the validator
 
     return run_derive(args.reference, args.output, strict=args.strict)
+
+
+def _add_contract_diff(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    diff = actions.add_parser(
+        "diff", help="compare a contract with a running backend: is every operation implemented, and do they agree?"
+    )
+    diff.add_argument("contract", type=Path, metavar="CONTRACT.yaml", help="the OpenAPI contract")
+    diff.add_argument("--base-url", required=True, metavar="URL", help="the backend, e.g. http://127.0.0.1:8000")
+    live = diff.add_mutually_exclusive_group()
+    live.add_argument("--openapi-url", metavar="URL", help="its live OpenAPI document (default: <origin>/openapi.json)")
+    live.add_argument("--probe", action="store_true", help="no OpenAPI: send one GET/HEAD/OPTIONS per operation")
+    diff.add_argument("--format", choices=("table", "json", "markdown"), default="table", help="default: table")
+    diff.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report here (default: stdout)")
+    diff.add_argument(
+        "--header", action="append", default=[], metavar="'NAME: VALUE'", help="send this header (repeatable)"
+    )
+    diff.set_defaults(command=_contract_diff)
+
+
+def _contract_diff(args: argparse.Namespace) -> int:
+    from probity.cli.contract import run_diff
+
+    return run_diff(args)

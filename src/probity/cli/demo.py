@@ -1,17 +1,21 @@
-"""``probity demo``: the embedded default end to end — PostgreSQL, the target's database and its backend."""
+"""``probity demo``: the embedded default end to end — PostgreSQL, the default target, and a full run on it.
+
+With ``--serve`` it only starts the stack and keeps it running for manual use until interrupted.
+"""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import signal
 import threading
-from pathlib import Path
-from types import FrameType
 
 import requests
 from rich.console import Console
 from rich.table import Table
 
 from probity.cli.project import find_project
+from probity.cli.run import run_target
 from probity.core.errors import BackendError, ConfigError
 from probity.core.runs import new_run_dir
 from probity.core.target import Target, load_target
@@ -22,27 +26,40 @@ __all__ = ["run_demo"]
 _HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
-def run_demo(target: Path | None, defects: str, serve: bool, console: Console | None = None) -> int:
-    """Start the stack, check the backend's OpenAPI answers, print where everything is; 0 on success."""
+def run_demo(args: argparse.Namespace, console: Console | None = None) -> int:
+    """Run everything on the embedded default (or only serve it); return the exit code."""
     out = console or Console()
-    spec = _target(target)
-    run_dir = new_run_dir(find_project().reports_dir, prefix="demo")
-    out.print(f"[bold]probity demo[/] — target [cyan]{spec.name}[/], run folder {run_dir}")
-    with EmbeddedStack(spec, run_dir, defects=defects) as stack:
-        operations = _count_operations(stack.backend.openapi_url if stack.backend else None)
-        out.print(_where(stack, operations, defects))
-        if serve:
-            out.print("Serving until interrupted (Ctrl-C)…")
-            _wait_for_interrupt()
-    out.print("[green]demo finished[/]: the stack was started, answered, and was stopped cleanly")
-    return 0
+    target = _target(args)
+    target.embedded_parts()  # the demo starts its target itself
+    if args.serve:
+        return _serve(target, args.defects, out)
+    defects = f" with planted defects {args.defects}" if args.defects else " (correct mode)"
+    out.print(f"[bold]probity demo[/]: the embedded default, target [cyan]{target.name}[/]{defects}")
+    return run_target(target, args, out)
 
 
-def _target(path: Path | None) -> Target:
-    chosen = path or find_project().default_target
+def _target(args: argparse.Namespace) -> Target:
+    chosen = args.target or find_project().default_target
     if chosen is None:
         raise ConfigError("no target given: pass --target FILE or set [tool.probity] target in pyproject.toml")
     return load_target(chosen)
+
+
+def _serve(target: Target, defects: str, out: Console) -> int:
+    run_dir = new_run_dir(find_project().reports_dir, prefix="serve")
+    stop = threading.Event()
+    # Installed before anything is printed, so a SIGTERM sent on seeing the banner is never lost.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        with EmbeddedStack(target, run_dir, defects=defects) as stack:
+            operations = _count_operations(stack.backend.openapi_url if stack.backend else None)
+            out.print(_where(stack, operations, defects))
+            out.print("Serving until interrupted (Ctrl-C)…")
+            _wait(stop)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    out.print("[green]stopped[/]: PostgreSQL and the backend were stopped cleanly")
+    return 0
 
 
 def _count_operations(openapi_url: str | None) -> int | None:
@@ -71,16 +88,6 @@ def _where(stack: EmbeddedStack, operations: int | None, defects: str) -> Table:
     return table
 
 
-def _wait_for_interrupt() -> None:
-    stop = threading.Event()
-
-    def _handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = signal.signal(signal.SIGTERM, _handler)
-    try:
+def _wait(stop: threading.Event) -> None:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the documented way to stop
         stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)

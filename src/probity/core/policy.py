@@ -16,6 +16,7 @@ from probity.core.findings import Severity
 from probity.core.yamlfile import load_model
 
 __all__ = [
+    "TenancyExemption",
     "AuditColumns",
     "AuditPolicy",
     "PaginationPolicy",
@@ -45,8 +46,17 @@ class TenantScope(_Strict):
     tables: tuple[str, ...] = Field(min_length=1)
 
 
+class TenancyExemption(_Strict):
+    """Statements of *operation* on *tables* that need no tenant filter, and why (a reviewer reads it)."""
+
+    operation: str = Field(pattern=_OPERATION)
+    tables: tuple[str, ...] = Field(min_length=1)
+    reason: str = Field(min_length=10)
+
+
 class TenancyPolicy(_Strict):
     scopes: tuple[TenantScope, ...] = Field(min_length=1)
+    exempt: tuple[TenancyExemption, ...] = ()
     # A statement that reads a scoped row by id alone, where the backend checks ownership in code: not a leak
     # by itself, but a defence-in-depth gap. Raised to critical when another tenant's data is seen.
     unscoped_lookup: Severity = Severity.LOW
@@ -61,6 +71,9 @@ class TenancyPolicy(_Strict):
 
     def scope_of(self, table: str) -> TenantScope | None:
         return next((scope for scope in self.scopes if table in scope.tables), None)
+
+    def exempted(self, operation: str, table: str) -> TenancyExemption | None:
+        return next((e for e in self.exempt if e.operation == operation and table in e.tables), None)
 
 
 class PhiPolicy(_Strict):
@@ -88,6 +101,9 @@ class AuditPolicy(_Strict):
     table: str
     columns: AuditColumns
     same_transaction: bool = True
+    # The principal attributes an audit row's actor and tenant columns must equal.
+    actor_attribute: str = "user_id"
+    tenant_attribute: str = "organization_id"
 
 
 class SecretAllowance(_Strict):

@@ -4,8 +4,9 @@ A target file (``contracts/NAME/target.yaml``) is data, so the harness knows not
 backend. It names the contract, policy and principals files, the hosts that may receive state-changing
 requests, and, for a target Probity runs itself, how to provision its database and start its backend.
 Relative paths in it are relative to the file. Command and environment values may use the placeholders
-``{python}``, ``{host}``, ``{port}``, ``{database_url}`` and ``{defects}``, which Probity fills when it
-launches the backend.
+``{python}``, ``{host}``, ``{port}``, ``{database_url}``, ``{defects}`` and ``{sqlcommenter}`` ("1" when
+the run wants W3C traceparents carried into SQL comments, else "0"), which Probity fills when it launches
+the backend.
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ from probity.core.findings import Outcome, Result
 from probity.core.redact import Redactor
 from probity.engine.auth import TokenBroker
 from probity.engine.builtin_checks import describe
+from probity.engine.confirm import body_conforms
+from probity.engine.observer import Observer
 from probity.engine.plan import SAFE_METHODS, Pass, RunPlan
 
 __all__ = ["PassOutcome", "run_contract_pass", "unexercised"]
@@ -36,22 +38,47 @@ class PassOutcome:
     exercised: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
     scenarios: int = 0
+    # Failures a second opinion showed to be the generator's mistake (a schema-invalid "positive" case).
+    dismissed: int = 0
 
 
 def run_contract_pass(
-    contract: dict[str, Any], plan: RunPlan, run_pass: Pass, broker: TokenBroker, redactor: Redactor
+    contract: dict[str, Any],
+    plan: RunPlan,
+    run_pass: Pass,
+    broker: TokenBroker,
+    redactor: Redactor,
+    observer: Observer | None = None,
 ) -> PassOutcome:
-    """Run schemathesis once, as *run_pass* says, and collect typed results."""
+    """Run schemathesis once, as *run_pass* says, and collect typed results; *observer* probes every call."""
     import schemathesis
     from schemathesis.engine import from_schema
 
     with _wfc_document(run_pass, broker, redactor) as wfc:
         config = _config(plan, run_pass, wfc, contract)
         schema = schemathesis.openapi.from_dict(contract, config=config)
-        collector = _Collector(run_pass, plan, redactor)
-        for event in from_schema(schema).execute():
-            collector.consume(event)
+        collector = _Collector(run_pass, plan, redactor, contract)
+        with _observed(observer):
+            for event in from_schema(schema).execute():
+                collector.consume(event)
     return collector.outcome
+
+
+@contextmanager
+def _observed(observer: Observer | None) -> Iterator[None]:
+    """Register the observer's hooks for one pass; schemathesis only takes call hooks globally."""
+    if observer is None:
+        yield
+        return
+    from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER as hooks
+
+    hooks.register_hook_with_name(observer.before_call, "before_call")
+    hooks.register_hook_with_name(observer.after_call, "after_call")
+    try:
+        yield
+    finally:
+        hooks.unregister(observer.before_call)
+        hooks.unregister(observer.after_call)
 
 
 @contextmanager
@@ -102,10 +129,11 @@ def _writes(method: str) -> bool:
 class _Collector:
     """Folds schemathesis engine events into results: failures as found, one PASS per check that held."""
 
-    def __init__(self, run_pass: Pass, plan: RunPlan, redactor: Redactor) -> None:
+    def __init__(self, run_pass: Pass, plan: RunPlan, redactor: Redactor, contract: dict[str, Any]) -> None:
         self.run_pass = run_pass
         self.plan = plan
         self.redactor = redactor
+        self.contract = contract
         self.outcome = PassOutcome()
         self._ran: dict[tuple[str, str], bool] = {}  # (operation, check) -> failed
         self._seen: set[str] = set()
@@ -124,16 +152,27 @@ class _Collector:
 
     def _scenario(self, event: Any) -> None:
         self.outcome.scenarios += 1
-        for checks in event.recorder.checks.values():
+        for case_id, checks in event.recorder.checks.items():
             for node in checks:
                 operation = _operation_of(event, node)
                 if operation is None:
                     continue
                 self.outcome.exercised.add(operation)
-                failed = node.failure_info is not None
+                failed = node.failure_info is not None and self._confirmed(event, case_id, operation, node)
                 self._ran[(operation, node.name)] = self._ran.get((operation, node.name), False) or failed
                 if failed:
                     self._failure(operation, node)
+
+    def _confirmed(self, event: Any, case_id: str, operation: str, node: Any) -> bool:
+        """Whether a failure survives its second opinion (see :mod:`probity.engine.confirm`)."""
+        if node.name != "positive_data_acceptance":
+            return True
+        case = event.recorder.cases.get(case_id)
+        body = getattr(getattr(case, "value", None), "body", None)
+        if body is None or body_conforms(self.contract, operation, body):
+            return True
+        self.outcome.dismissed += 1
+        return False
 
     def _failure(self, operation: str, node: Any) -> None:
         result = self._result(operation, node.name, Outcome.FAIL, node.failure_info)

@@ -24,9 +24,13 @@ from probity.core.policy import Policy, load_policy
 from probity.core.principals import Principals, load_principals
 from probity.core.redact import Redactor
 from probity.core.target import Target
+from probity.core.trace import Attribution
 from probity.engine.auth import TokenBroker
 from probity.engine.contract_run import PassOutcome, run_contract_pass
+from probity.engine.observer import Observer, fold
 from probity.engine.plan import Pass, RunPlan, default_passes, is_write_allowed, never_sent
+from probity.engine.sqlview import embedded_view, remote_view
+from probity.probes import CATEGORIES
 from probity.runtime.stack import EmbeddedStack
 
 __all__ = ["RunOptions", "RunReport", "execute_run"]
@@ -43,6 +47,10 @@ class RunOptions:
     roles: tuple[str, ...] = ()  # limit passes to these roles; empty: every role all tenants share
     workers: int = 1
     defects: str = ""
+    # How statements are tied to requests: the backend's SQL comments, or fences one request at a time.
+    attribution: Attribution = Attribution.TRACEPARENT
+    dsn: str | None = None  # a running target's database, for its statement log, catalog and read-back
+    backend_user: str | None = None  # the role the running backend connects as (filters the log)
 
 
 @dataclass
@@ -79,12 +87,14 @@ class _Documents:
 def execute_run(options: RunOptions) -> RunReport:
     """Run every check against the target of *options*; raise ProbityError for what stops a run."""
     documents = _load_documents(options.target)
-    with ExitStack() as stack_scope:
-        stack = _embedded(options, stack_scope)
+    with ExitStack() as scope:
+        stack = _embedded(options, scope)
         api_root = _api_root(options, stack)
         _require_answer(api_root)
         report = _new_report(options, api_root)
-        _contract_passes(options, documents, report, stack)
+        observer = _observer(options, documents, stack, scope, report)
+        _contract_passes(options, documents, report, stack, observer)
+        _probe_results(options, documents, report, observer)
         report.results += _unexercised(documents.contract, report, never_sent(documents.policy))
         report.finished = _now()
     return report
@@ -106,7 +116,23 @@ def _embedded(options: RunOptions, scope: ExitStack) -> EmbeddedStack | None:
     if options.base_url is not None:
         return None
     options.target.embedded_parts()  # a clear error when the target cannot be started
-    return scope.enter_context(EmbeddedStack(options.target, options.run_dir, defects=options.defects))
+    traced = options.attribution is Attribution.TRACEPARENT
+    stack = EmbeddedStack(options.target, options.run_dir, defects=options.defects, sqlcommenter=traced)
+    return scope.enter_context(stack)
+
+
+def _observer(
+    options: RunOptions, documents: _Documents, stack: EmbeddedStack | None, scope: ExitStack, report: RunReport
+) -> Observer | None:
+    if stack is not None:
+        view = embedded_view(stack, options.attribution, scope)
+    elif options.dsn is not None:
+        view = remote_view(options.dsn, options.attribution, scope, options.backend_user)
+    else:
+        report.notes.append("no database access (--dsn): SQL probes could not observe anything")
+        return None
+    report.notes.append(f"SQL attribution by {options.attribution}")
+    return Observer(view, documents.policy, documents.principals, documents.contract, _redactor(documents.policy))
 
 
 def _api_root(options: RunOptions, stack: EmbeddedStack | None) -> str:
@@ -135,7 +161,11 @@ def _new_report(options: RunOptions, api_root: str) -> RunReport:
 
 
 def _contract_passes(
-    options: RunOptions, documents: _Documents, report: RunReport, stack: EmbeddedStack | None
+    options: RunOptions,
+    documents: _Documents,
+    report: RunReport,
+    stack: EmbeddedStack | None,
+    observer: Observer | None,
 ) -> None:
     passes = _passes(options, documents.principals)
     report.passes = list(passes)
@@ -148,7 +178,7 @@ def _contract_passes(
             stack.reset()  # every pass starts from the seed
         started = time.monotonic()
         broker = TokenBroker(_api_root(options, stack), documents.principals)
-        outcome = run_contract_pass(documents.contract, plan, run_pass, broker, redactor)
+        outcome = run_contract_pass(documents.contract, plan, run_pass, broker, redactor, observer)
         report.results += _merge(report.results, outcome)
         report.notes.append(_pass_note(run_pass, outcome, time.monotonic() - started))
 
@@ -167,7 +197,57 @@ def _plan(options: RunOptions, documents: _Documents, report: RunReport, passes:
         phases=options.phases,
         read_only=report.read_only,
         never_send=never_sent(documents.policy),
-        workers=options.workers,
+        # Fences tie statements to one request at a time.
+        workers=1 if options.attribution is Attribution.FENCE else options.workers,
+    )
+
+
+def _probe_results(options: RunOptions, documents: _Documents, report: RunReport, observer: Observer | None) -> None:
+    """Fold what the probes concluded; without a SQL view, every SQL probe is INCONCLUSIVE everywhere."""
+    if observer is None:
+        report.results += [
+            _blind(check, operation) for operation in operations(documents.contract) for check in PROBES_BY_NAME
+        ]
+        return
+    if report.passes:
+        _oversized_pages(documents, report, observer)
+    report.results += fold(observer.results)
+    report.notes.append(f"{observer.probed} requests probed against their SQL")
+
+
+def _oversized_pages(documents: _Documents, report: RunReport, observer: Observer) -> None:
+    """Ask every paginated list for far more than the policy's maximum, so the cap is seen to hold."""
+    pagination = documents.policy.pagination
+    principal = report.passes[0].pinned
+    broker = TokenBroker(report.api_root, documents.principals)
+    with requests.Session() as session:
+        for label in _paginated_lists(documents.contract):
+            url = report.api_root + label.split(" ", 1)[1]
+            params = {pagination.limit_param: str(pagination.probe_limit)}
+            request = requests.Request("GET", url, params=params, headers=broker.credential(principal).as_headers())
+            observer.send(session, request, label, principal, (str(pagination.probe_limit),))
+
+
+def _paginated_lists(contract: dict[str, Any]) -> list[str]:
+    """Paginated GET operations that need no path parameter (others are reached by generated cases only)."""
+    return [
+        f"GET {path}"
+        for path, item in contract.get("paths", {}).items()
+        if "{" not in path and item.get("get", {}).get("x-paginated")
+    ]
+
+
+PROBES_BY_NAME = tuple(CATEGORIES)
+
+
+def _blind(check: str, operation: str) -> Result:
+    return Result(
+        check=check,
+        rule=f"{check}.unobserved",
+        category=CATEGORIES[check],
+        outcome=Outcome.INCONCLUSIVE,
+        operation=operation,
+        message="no statement log was available for this target",
     )
 
 
@@ -183,6 +263,8 @@ def _merge(existing: list[Result], outcome: PassOutcome) -> list[Result]:
 
 def _pass_note(run_pass: Pass, outcome: PassOutcome, seconds: float) -> str:
     note = f"pass {run_pass.role} as {run_pass.pinned}: {outcome.scenarios} scenarios in {seconds:.1f}s"
+    if outcome.dismissed:
+        note += f"; {outcome.dismissed} positive_data_acceptance failures dismissed (the sent body broke the schema)"
     if outcome.errors:
         shown = "; ".join(outcome.errors[:3])
         note += f"; {len(outcome.errors)} requests could not be tested, e.g. {shown}"

@@ -27,7 +27,13 @@ class BackendProcess:
     """
 
     def __init__(
-        self, target: Target, database_url: str, log_path: Path, defects: str = "", port: int | None = None
+        self,
+        target: Target,
+        database_url: str,
+        log_path: Path,
+        defects: str = "",
+        port: int | None = None,
+        sqlcommenter: bool = False,
     ) -> None:
         self.target = target
         self.spec = target.embedded_parts()[1]
@@ -39,6 +45,8 @@ class BackendProcess:
             "port": str(self.port),
             "database_url": database_url,
             "defects": defects,
+            # Whether the backend should carry W3C traceparents into SQL comments (if it can).
+            "sqlcommenter": "1" if sqlcommenter else "0",
         }
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None

@@ -22,6 +22,7 @@ class EmbeddedStack:
     target: Target
     work_dir: Path
     defects: str = ""
+    sqlcommenter: bool = False
     pg: EmbeddedPostgres | None = None
     database: ProvisionedDatabase | None = None
     backend: BackendProcess | None = None
@@ -59,4 +60,5 @@ class EmbeddedStack:
 
     def _start_backend(self, database: ProvisionedDatabase, port: int | None = None) -> BackendProcess:
         log = self.work_dir / "backend.log"
-        return BackendProcess(self.target, database.app_url, log, self.defects, port=port).start()
+        backend = BackendProcess(self.target, database.app_url, log, self.defects, port, self.sqlcommenter)
+        return backend.start()

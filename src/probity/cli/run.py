@@ -1,0 +1,105 @@
+"""``probity run``: every check against a target, results in ``reports/<run-id>/``, exit code for CI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from probity.cli.project import find_project
+from probity.core.errors import ConfigError
+from probity.core.runs import new_run_dir
+from probity.core.target import Target, load_target
+from probity.core.trace import Attribution
+from probity.engine.run import RunOptions, execute_run
+from probity.reporting.findings_json import point_latest, write_findings
+
+__all__ = ["add_run_arguments", "run_command", "run_target"]
+
+PHASES = ("examples", "coverage", "fuzzing", "stateful")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", type=Path, help="target file (default: [tool.probity] target)")
+    parser.add_argument("--base-url", help="API root of a running backend (default: start the embedded target)")
+    parser.add_argument("--contract", type=Path, help="OpenAPI contract (default: the target's)")
+    parser.add_argument("--policy", type=Path, help="compliance policy (default: the target's)")
+    parser.add_argument("--principals", type=Path, help="principals file (default: the target's)")
+    parser.add_argument(
+        "--allow-writes-to",
+        action="append",
+        default=None,
+        metavar="HOST",
+        help="a host that may receive state-changing requests (repeatable; replaces the target's)",
+    )
+    parser.add_argument("--seed", type=int, help="replay a run: the seed a previous run printed")
+    parser.add_argument("--max-examples", type=int, default=20, help="generated cases per operation and phase")
+    parser.add_argument("--phases", default=",".join(PHASES), help=f"comma list of {', '.join(PHASES)}")
+    parser.add_argument("--roles", default="", help="only passes of these roles (comma list)")
+    parser.add_argument("--workers", type=int, default=1, help="schemathesis workers per pass")
+    parser.add_argument("--defects", default="", help="embedded target only: planted defects to switch on")
+    parser.add_argument(
+        "--attribution",
+        choices=("traceparent", "fence"),
+        default="traceparent",
+        help="tie SQL to requests by the backend's SQL comments (exact, concurrent) or by fences",
+    )
+    parser.add_argument(
+        "--dsn", help="running target: a database role that may read the server's log (env: PROBITY_DSN)"
+    )
+    parser.add_argument("--backend-user", help="running target: the role the backend connects as")  # fmt: skip
+
+
+def run_command(args: argparse.Namespace) -> int:
+    return run_target(_target(args), args, Console())
+
+
+def run_target(target: Target, args: argparse.Namespace, console: Console) -> int:
+    """Run everything against *target* as *args* say; print the summary; return the exit code."""
+    from probity.cli.summary import print_summary
+
+    reports = find_project().reports_dir
+    run_dir = new_run_dir(reports, prefix="run")
+    console.print(f"[bold]probity run[/] {run_dir.name}: target [cyan]{target.name}[/]")
+    report = execute_run(_options(target, args, run_dir))
+    findings = write_findings(report, run_dir)
+    point_latest(reports, run_dir)
+    print_summary(console, report, findings)
+    return report.exit_code
+
+
+def _target(args: argparse.Namespace) -> Target:
+    path = args.target or find_project().default_target
+    if path is None:
+        raise ConfigError("no target given: pass --target FILE or set [tool.probity] target in pyproject.toml")
+    target = load_target(path)
+    overrides: dict[str, Any] = {
+        name: getattr(args, name).resolve() for name in ("contract", "policy", "principals") if getattr(args, name)
+    }
+    if args.allow_writes_to is not None:
+        overrides["allow_writes_to"] = tuple(args.allow_writes_to)
+    return target.model_copy(update=overrides)
+
+
+def _options(target: Target, args: argparse.Namespace, run_dir: Path) -> RunOptions:
+    phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown:
+        raise ConfigError(f"unknown phases: {', '.join(unknown)} (known: {', '.join(PHASES)})")
+    return RunOptions(
+        target=target,
+        run_dir=run_dir,
+        base_url=args.base_url or target.base_url,
+        seed=args.seed,
+        max_examples=args.max_examples,
+        phases=phases,
+        roles=tuple(r.strip() for r in args.roles.split(",") if r.strip()),
+        workers=args.workers,
+        defects=args.defects,
+        attribution=Attribution(args.attribution),
+        dsn=args.dsn or os.environ.get("PROBITY_DSN"),
+        backend_user=args.backend_user,
+    )
