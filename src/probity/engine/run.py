@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,11 @@ from probity.core.target import Target
 from probity.core.trace import Attribution
 from probity.engine.auth import TokenBroker
 from probity.engine.contract_run import PassOutcome, run_contract_pass
+from probity.engine.cross_tenant import cross_tenant_access
+from probity.engine.function_level import function_level_authorization
 from probity.engine.observer import Observer, fold
 from probity.engine.plan import Pass, RunPlan, default_passes, is_write_allowed, never_sent
+from probity.engine.session_revocation import session_revocation
 from probity.engine.sqlview import embedded_view, remote_view
 from probity.probes import CATEGORIES
 from probity.runtime.stack import EmbeddedStack
@@ -94,6 +97,7 @@ def execute_run(options: RunOptions) -> RunReport:
         report = _new_report(options, api_root)
         observer = _observer(options, documents, stack, scope, report)
         _contract_passes(options, documents, report, stack, observer)
+        _http_checks(documents, report, stack)
         _probe_results(options, documents, report, observer)
         report.results += _unexercised(documents.contract, report, never_sent(documents.policy))
         report.finished = _now()
@@ -200,6 +204,32 @@ def _plan(options: RunOptions, documents: _Documents, report: RunReport, passes:
         # Fences tie statements to one request at a time.
         workers=1 if options.attribution is Attribution.FENCE else options.workers,
     )
+
+
+def _http_checks(documents: _Documents, report: RunReport, stack: EmbeddedStack | None) -> None:
+    """Cross-tenant access, function-level authorization and session revocation, on a fresh seed."""
+    if stack is not None:
+        stack.reset()
+    broker = TokenBroker(report.api_root, documents.principals)
+    redactor = _redactor(documents.policy)
+    common = (documents.contract, report.api_root, documents.principals, broker, redactor)
+    never = never_sent(documents.policy)
+    limit = documents.policy.pagination.limit_param
+    started = time.monotonic()
+    writable = not report.read_only
+    found = cross_tenant_access(*common, write_allowed=writable, never_send=never, limit_param=limit)
+    found += function_level_authorization(*common, write_allowed=writable, never_send=never, limit_param=limit)
+    found += session_revocation(*common, session_ending=documents.policy.session_ending_operations)
+    report.results += [_with_policy_severity(r, documents.policy) for r in fold(found)]
+    report.notes.append(
+        f"cross-tenant, role and session checks: {len(found)} results in {time.monotonic() - started:.1f}s"
+    )
+
+
+def _with_policy_severity(result: Result, policy: Policy) -> Result:
+    if result.outcome is not Outcome.FAIL:
+        return result
+    return replace(result, severity=policy.severity(result.rule, result.severity))
 
 
 def _probe_results(options: RunOptions, documents: _Documents, report: RunReport, observer: Observer | None) -> None:
