@@ -1,7 +1,8 @@
 """Table cells: formats, yes/no flags, scalar values and the ``Constraints`` column.
 
 A cell that cannot be read is reported and left out, never guessed at: a wrong ``maxLength`` would make
-the contract lie about the API.
+the contract lie about the API. On a union type (``string or integer``) a format or constraint applies to
+the members it fits; one that fits none is reported.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from probity.contracts.diagnostics import Report
-from probity.contracts.model import SCALAR_TYPES, Constraints
+from probity.contracts.model import SCALAR_TYPES, Constraints, union_members
 
 __all__ = [
     "FORMATS",
+    "KEYWORD_TYPES",
     "parse_constraints",
     "read_flag",
     "read_format",
@@ -76,14 +78,15 @@ def read_flag(cell: str, column: str, line: int, report: Report) -> bool | None:
 
 
 def read_format(cell: str, type_: str, line: int, report: Report) -> str | None:
-    """The format in *cell* if it is known and fits *type_*; reported and ``None`` otherwise."""
+    """The format in *cell* if it is known and fits *type_* (a member of it, for a union); reported and
+    ``None`` otherwise."""
     name = unquote(cell)
     if not name:
         return None
     if name not in FORMATS:
         report.error(line, f"unknown format '{name}'")
         return None
-    if type_ not in FORMATS[name]:
+    if FORMATS[name].isdisjoint(union_members(type_)):
         report.error(line, f"format '{name}' does not apply to type '{type_}'")
         return None
     return name
@@ -161,16 +164,21 @@ def _additional(text: str, _type: str) -> bool:
     return _boolean(unquote(text))
 
 
+def _key_pattern(text: str, type_: str) -> dict[str, str]:
+    return {"pattern": _pattern(text, type_)}
+
+
 @dataclass(frozen=True)
 class _Constraint:
     keyword: str  # the OpenAPI keyword it becomes
     read: Callable[[str, str], Any]  # (value text, field type) -> value; ValueError says why not
     types: frozenset[str]  # the types it applies to
+    per_member: bool = True  # on a union, it applies to the members it fits (enum and default do not split)
 
 
 # In the convention's order, which is also the order of the keywords in the contract.
 _CONSTRAINTS: dict[str, _Constraint] = {
-    "enum": _Constraint("enum", _enum, frozenset(SCALAR_TYPES)),
+    "enum": _Constraint("enum", _enum, frozenset(SCALAR_TYPES), per_member=False),
     "min": _Constraint("minimum", read_scalar, _NUMBERS),
     "max": _Constraint("maximum", read_scalar, _NUMBERS),
     "exclusivemin": _Constraint("exclusiveMinimum", read_scalar, _NUMBERS),
@@ -180,10 +188,16 @@ _CONSTRAINTS: dict[str, _Constraint] = {
     "pattern": _Constraint("pattern", _pattern, _STRINGS),
     "minitems": _Constraint("minItems", _count, frozenset({"array"})),
     "maxitems": _Constraint("maxItems", _count, frozenset({"array"})),
-    "default": _Constraint("default", _default, frozenset(SCALAR_TYPES)),
+    "default": _Constraint("default", _default, frozenset(SCALAR_TYPES), per_member=False),
     "additionalproperties": _Constraint("additionalProperties", _additional, frozenset({"object"})),
+    "keypattern": _Constraint("propertyNames", _key_pattern, frozenset({"map"})),
+    "minproperties": _Constraint("minProperties", _count, frozenset({"map"})),
+    "maxproperties": _Constraint("maxProperties", _count, frozenset({"map"})),
 }
 _ORDER = [constraint.keyword for constraint in _CONSTRAINTS.values()]
+
+# OpenAPI keyword -> the types it applies to: what a union's member schema takes of the field's constraints.
+KEYWORD_TYPES: dict[str, frozenset[str]] = {rule.keyword: rule.types for rule in _CONSTRAINTS.values()}
 
 
 def parse_constraints(cell: str, type_: str, line: int, report: Report) -> Constraints:
@@ -195,6 +209,10 @@ def parse_constraints(cell: str, type_: str, line: int, report: Report) -> Const
     {'minimum': 1, 'maximum': 100, 'default': 20}
     >>> parse_constraints("maxLength: ten", "string", 5, report), str(report.diagnostics[0])
     ({}, "api.md:5: cannot read constraint 'maxLength: ten': expected an integer")
+    >>> parse_constraints("maxLength: 256; min: -0.5; maxProperties: 3", "string or integer or number", 6, report)
+    {'minimum': -0.5, 'maxLength': 256}
+    >>> str(report.diagnostics[1])
+    "api.md:6: constraint 'maxProperties' fits no member of 'string or integer or number'"
     """
     found: Constraints = {}
     for part in split_outside_code(cell, ";"):
@@ -206,11 +224,16 @@ def parse_constraints(cell: str, type_: str, line: int, report: Report) -> Const
 def _constraint(part: str, type_: str, found: Constraints, line: int, report: Report) -> _Constraint | None:
     key, colon, _ = part.partition(":")
     constraint = _CONSTRAINTS.get(key.strip().lower())
+    is_union = len(union_members(type_)) > 1
     if not colon:
         report.error(line, f"cannot read constraint '{part}'; expected `key: value`")
     elif constraint is None:
         report.error(line, f"unknown constraint '{key.strip()}'")
-    elif type_ not in constraint.types:
+    elif is_union and not constraint.per_member:
+        report.error(line, f"constraint '{key.strip()}' does not apply to a union ('{type_}')")
+    elif is_union and not _fitting(constraint, type_):
+        report.error(line, f"constraint '{key.strip()}' fits no member of '{type_}'")
+    elif not is_union and type_ not in constraint.types:
         report.error(line, f"constraint '{key.strip()}' does not apply to type '{type_}'")
     elif constraint.keyword in found:
         report.error(line, f"constraint '{key.strip()}' is given twice")
@@ -219,8 +242,15 @@ def _constraint(part: str, type_: str, found: Constraints, line: int, report: Re
     return None
 
 
+def _fitting(constraint: _Constraint, type_: str) -> list[str]:
+    return [member for member in union_members(type_) if member in constraint.types]
+
+
 def _read(constraint: _Constraint, part: str, type_: str, found: Constraints, line: int, report: Report) -> None:
+    # On a union, a bound read as a number holds for its integer members too (JSON Schema allows 1.5 there).
+    fitting = _fitting(constraint, type_)
+    reading = "number" if "number" in fitting else fitting[0]
     try:
-        found[constraint.keyword] = constraint.read(part.partition(":")[2].strip(), type_)
+        found[constraint.keyword] = constraint.read(part.partition(":")[2].strip(), reading)
     except ValueError as exc:
         report.error(line, f"cannot read constraint '{part}': {exc}")

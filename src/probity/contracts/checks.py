@@ -30,6 +30,15 @@ def _types(reference: Reference, report: Report) -> None:
         if field.is_named and field.type not in reference.schemas:
             known = ", ".join(JSON_TYPES)
             report.error(field.line, f"type '{field.type}' is neither a JSON type ({known}) nor a schema here")
+        elif field.is_union:
+            _union_members(field, reference, report)
+
+
+def _union_members(field: Field, reference: Reference, report: Report) -> None:
+    for name in field.schema_names:
+        if name not in reference.schemas:
+            known = f"a scalar type ({', '.join(SCALAR_TYPES)})"
+            report.error(field.line, f"union member '{name}' of '{field.type}' is neither {known} nor a schema here")
 
 
 def _schema_lines(reference: Reference, report: Report) -> None:

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
+    "FIELD_TYPES",
     "JSON_TYPES",
     "METHODS",
     "SCALAR_TYPES",
+    "UNION",
     "Authentication",
     "Body",
     "Example",
@@ -26,23 +28,36 @@ __all__ = [
     "Schema",
     "SchemaRef",
     "Status",
+    "union_members",
     "walk_fields",
 ]
 
 SCALAR_TYPES = ("string", "integer", "number", "boolean")
 JSON_TYPES = (*SCALAR_TYPES, "object", "array")
+FIELD_TYPES = (*JSON_TYPES, "map")  # a map: a JSON object with arbitrary keys, its values given by a `{}` row
+UNION = " or "  # joins the members of a union type: "string or integer"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 Constraints = dict[str, Any]  # OpenAPI keyword -> value, in the order of the constraint table
 
 
+def union_members(type_: str) -> tuple[str, ...]:
+    """The members of a union type, or the type alone.
+
+    >>> union_members("string or integer"), union_members("Person")
+    (('string', 'integer'), ('Person',))
+    """
+    return tuple(type_.split(UNION))
+
+
 @dataclass
 class Field:
-    """One row of a field table, with the rows of its members (an object) or of its items (an array)."""
+    """One row of a field table, with the rows of its members (an object), its items (an array) or its
+    values (a map)."""
 
-    path: str  # as written: "address.city", "tags[]"
-    name: str  # the property name ("city"); "" for an item row
-    type: str  # a JSON type, or the NAME of a schema
+    path: str  # as written: "address.city", "tags[]", "labels{}"
+    name: str  # the property name ("city"); "" for an item or value row
+    type: str  # a JSON type, map, the NAME of a schema, or a union of scalar types and names ("string or Person")
     format: str | None
     required: bool
     nullable: bool
@@ -51,11 +66,26 @@ class Field:
     line: int
     members: list[Field] = field(default_factory=list)
     items: Field | None = None
+    values: Field | None = None  # the `{}` row of a map
+
+    @property
+    def alternatives(self) -> tuple[str, ...]:
+        """The members of a union type; the type alone otherwise."""
+        return union_members(self.type)
+
+    @property
+    def is_union(self) -> bool:
+        return len(self.alternatives) > 1
 
     @property
     def is_named(self) -> bool:
-        """Whether the type names a schema rather than a JSON type."""
-        return self.type not in JSON_TYPES
+        """Whether the type names one schema rather than a JSON type, map or union."""
+        return not self.is_union and self.type not in FIELD_TYPES
+
+    @property
+    def schema_names(self) -> tuple[str, ...]:
+        """The schema names the type refers to: its own name, or the named members of its union."""
+        return tuple(name for name in self.alternatives if name not in FIELD_TYPES)
 
 
 @dataclass(frozen=True)
@@ -181,9 +211,11 @@ class Reference:
 
 
 def walk_fields(fields: Iterable[Field]) -> Iterator[Field]:
-    """Every field of *fields* and, depth first, all of their members and items."""
+    """Every field of *fields* and, depth first, all of their members, items and values."""
     for field_ in fields:
         yield field_
         yield from walk_fields(field_.members)
         if field_.items is not None:
             yield from walk_fields([field_.items])
+        if field_.values is not None:
+            yield from walk_fields([field_.values])

@@ -26,7 +26,7 @@ from probity.contracts.markdown import (
     split_sections,
     tokenize,
 )
-from probity.contracts.model import JSON_TYPES, METHODS, Authentication, Reference, Schema
+from probity.contracts.model import FIELD_TYPES, METHODS, Authentication, Reference, Schema
 from probity.contracts.operations import parse_operation
 from probity.contracts.prose import split_prose, unplaced
 from probity.contracts.tables import parse_fields
@@ -167,7 +167,7 @@ def _read_section(reference: Reference, section: Section, report: Report) -> Non
 
 def _schema(reference: Reference, section: Section, name: str, report: Report) -> None:
     line = section.heading.line
-    if not _SCHEMA_NAME.match(name) or name in JSON_TYPES:
+    if not _SCHEMA_NAME.match(name) or name in FIELD_TYPES or name == "or":
         report.error(line, f"schema name '{name}' is not a name (letters, digits, _; not a JSON type)")
     elif name in reference.schemas:
         report.error(line, f"schema '{name}' is defined twice (first on line {reference.schemas[name].line})")

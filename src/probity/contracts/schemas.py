@@ -2,7 +2,8 @@
 
 Objects are closed (``additionalProperties: false``) where the convention says so: in request bodies and
 the named schemas they reach, so that generated test bodies carry exactly the documented fields.
-Responses stay open. A row's own ``additionalProperties`` constraint wins either way.
+Responses stay open. A row's own ``additionalProperties`` constraint wins either way. A map is an object
+whose ``additionalProperties`` is the schema of its values; a union is an ``anyOf`` of its members.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from probity.contracts.cells import FORMATS, KEYWORD_TYPES
 from probity.contracts.model import (
     JSON_TYPES,
     SCALAR_TYPES,
@@ -59,7 +61,12 @@ def field_schema(field: Field, scope: Scope) -> JsonSchema:
     >>> owner = Field("owner", "owner", "Person", None, True, True, {}, "Who owns it", 4)
     >>> field_schema(owner, Scope(frozenset({"Person"}), closed=False))
     {'anyOf': [{'$ref': '#/components/schemas/Person'}, {'type': 'null'}], 'description': 'Who owns it'}
+    >>> value = Field("v", "v", "string or integer", None, True, False, {"maximum": 9, "maxLength": 5}, "", 5)
+    >>> field_schema(value, Scope(frozenset(), closed=False))
+    {'anyOf': [{'type': 'string', 'maxLength': 5}, {'type': 'integer', 'maximum': 9}]}
     """
+    if field.is_union:
+        return _union(field, scope)
     if not field.is_named:
         return _typed(field, scope)
     schema = schema_ref(field.type, scope)
@@ -68,12 +75,34 @@ def field_schema(field: Field, scope: Scope) -> JsonSchema:
     return {**schema, "description": field.description} if field.description else schema
 
 
+def _union(field: Field, scope: Scope) -> JsonSchema:
+    # Each scalar member takes the format and the constraints that fit it; a named member is its $ref.
+    members = [_member(name, field, scope) for name in field.alternatives]
+    if field.nullable:
+        members.append({"type": "null"})
+    schema: JsonSchema = {"anyOf": members}
+    return {**schema, "description": field.description} if field.description else schema
+
+
+def _member(name: str, field: Field, scope: Scope) -> JsonSchema:
+    if name not in SCALAR_TYPES:
+        return schema_ref(name, scope)
+    schema: JsonSchema = {"type": name}
+    if field.format and name in FORMATS[field.format]:
+        schema["format"] = field.format
+    schema.update({keyword: value for keyword, value in field.constraints.items() if name in KEYWORD_TYPES[keyword]})
+    return schema
+
+
 def _typed(field: Field, scope: Scope) -> JsonSchema:
-    schema: JsonSchema = {"type": [field.type, "null"] if field.nullable else field.type}
+    json_type = "object" if field.type == "map" else field.type
+    schema: JsonSchema = {"type": [json_type, "null"] if field.nullable else json_type}
     if field.format:
         schema["format"] = field.format
     if field.description:
         schema["description"] = field.description
+    if field.type == "map":
+        schema["additionalProperties"] = field_schema(field.values, scope) if field.values else {}
     schema.update(_constraints(field))
     if field.type == "object":
         schema.update(_object(field.members, scope, field.constraints.get("additionalProperties")))
@@ -159,4 +188,4 @@ def _body_names(body: Body | None) -> list[str]:
 
 
 def _field_names(fields: Iterable[Field]) -> list[str]:
-    return [field.type for field in walk_fields(fields) if field.is_named]
+    return [name for field in walk_fields(fields) for name in field.schema_names]

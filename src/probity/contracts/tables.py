@@ -8,7 +8,7 @@ from typing import Literal
 from probity.contracts.cells import parse_constraints, read_flag, read_format, unquote
 from probity.contracts.diagnostics import Report
 from probity.contracts.markdown import Row, Table
-from probity.contracts.model import SCALAR_TYPES, Field, Parameter, Status
+from probity.contracts.model import FIELD_TYPES, SCALAR_TYPES, UNION, Field, Parameter, Status
 
 __all__ = [
     "FIELD_COLUMNS",
@@ -24,8 +24,11 @@ FIELD_COLUMNS = ("Field", "Type", "Format", "Required", "Nullable", "Constraints
 PARAMETER_COLUMNS = ("Name", "In", "Type", "Format", "Required", "Constraints", "Description")
 STATUS_COLUMNS = ("Status", "Description")
 
-_FIELD_PATH = re.compile(r"^[A-Za-z_][\w-]*(?:\[\])*(?:\.[A-Za-z_][\w-]*(?:\[\])*)*$")
-_TYPE = re.compile(r"^[A-Za-z_]\w*$")
+_FIELD_PATH = re.compile(r"^[A-Za-z_][\w-]*(?:\[\]|\{\})*(?:\.[A-Za-z_][\w-]*(?:\[\]|\{\})*)*$")
+_TYPE = re.compile(r"^[A-Za-z_]\w*(?:\s+or\s+[A-Za-z_]\w*)*$")
+_OR = re.compile(r"\s+or\s+")
+# What an item row (`[]`) and a value row (`{}`) need their parent to be; a member row needs an object.
+_PARENT_TYPES = {"[]": "array", "{}": "map"}
 _PARAMETER_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
 _LOCATIONS: dict[str, Literal["path", "query", "header"]] = {
     "path": "path",
@@ -55,7 +58,7 @@ def _fits(row: Row, width: int, report: Report) -> bool:
 
 
 def parse_fields(table: Table, report: Report) -> tuple[Field, ...]:
-    """The top-level fields of a field table, each holding its member and item rows.
+    """The top-level fields of a field table, each holding its member, item and value rows.
 
     >>> from pathlib import Path
     >>> from probity.contracts.markdown import tokenize
@@ -65,6 +68,12 @@ def parse_fields(table: Table, report: Report) -> tuple[Field, ...]:
     ... | tags[] | string | | | | maxLength: 30 | Each tag |''')[0]
     >>> [(field.path, field.items.type) for field in parse_fields(table, Report(Path("api.md")))]
     [('tags', 'string')]
+    >>> table = tokenize('''| Field | Type | Format | Required | Nullable | Constraints | Description |
+    ... | --- | --- | --- | --- | --- | --- | --- |
+    ... | labels | map | | no | no | maxProperties: 5 | |
+    ... | labels{} | string or integer | | | | maxLength: 30 | Each label |''')[0]
+    >>> [(field.path, field.values.alternatives) for field in parse_fields(table, Report(Path("api.md")))]
+    [('labels', ('string', 'integer'))]
     """
     tree = _Tree(report)
     for row in table_rows(table, FIELD_COLUMNS, report):
@@ -83,11 +92,18 @@ def _field(row: Row, report: Report) -> Field | None:
     if not _TYPE.match(type_):
         report.error(row.line, f"field '{path}' has type '{type_}'; expected a JSON type or a schema name")
         return None
-    is_item = path.endswith("[]")
-    flags = _item_flags(required, nullable, row.line, report) if is_item else _flags(required, nullable, row, report)
+    if not (type_ := _union(type_, row.line, report)):
+        return None
+    is_item, is_value = path.endswith("[]"), path.endswith("{}")
+    if is_item:
+        flags = _item_flags(required, nullable, row.line, report)
+    elif is_value:
+        flags = _value_flags(required, nullable, row.line, report)
+    else:
+        flags = _flags(required, nullable, row, report)
     return Field(
         path=path,
-        name="" if is_item else path.rsplit(".", 1)[-1],
+        name="" if is_item or is_value else path.rsplit(".", 1)[-1],
         type=type_,
         format=read_format(format_, type_, row.line, report),
         required=flags[0],
@@ -96,6 +112,25 @@ def _field(row: Row, report: Report) -> Field | None:
         description=description,
         line=row.line,
     )
+
+
+def _union(type_: str, line: int, report: Report) -> str:
+    """*type_* as one type or a union of scalar types and schema names; members it cannot join are reported
+    and left out ("" when none is left)."""
+    written = _OR.split(type_)
+    if len(written) == 1:
+        return type_
+    spelled = UNION.join(written)
+    members: list[str] = []
+    for member in written:
+        if member in FIELD_TYPES and member not in SCALAR_TYPES:
+            problem = f"union '{spelled}' cannot join '{member}'; a union joins scalar types and schema names"
+            report.error(line, problem)
+        elif member in members:
+            report.error(line, f"union '{spelled}' names '{member}' twice")
+        else:
+            members.append(member)
+    return UNION.join(members)
 
 
 def _flags(required: str, nullable: str, row: Row, report: Report) -> tuple[bool, bool]:
@@ -109,6 +144,13 @@ def _item_flags(required: str, nullable: str, line: int, report: Report) -> tupl
     if required.strip() or nullable.strip():
         report.error(line, "an item row (`[]`) leaves Required and Nullable empty")
     return False, False
+
+
+def _value_flags(required: str, nullable: str, line: int, report: Report) -> tuple[bool, bool]:
+    # A map has no fixed keys, so no value is required; a value may be null when Nullable says so.
+    if required.strip():
+        report.error(line, "a map value row (`{}`) leaves Required empty")
+    return False, bool(nullable.strip()) and bool(read_flag(nullable, "Nullable", line, report))
 
 
 class _Tree:
@@ -132,14 +174,16 @@ class _Tree:
 
     def _attach(self, field: Field, parent_path: str) -> bool:
         parent = self.by_path.get(parent_path)
-        wanted = "array" if field.path.endswith("[]") else "object"
+        wanted = _PARENT_TYPES.get(field.path[-2:], "object")
         if parent is None:
             self.report.error(field.line, f"row '{field.path}' comes before (or without) its parent '{parent_path}'")
         elif parent.type != wanted:
-            problem = f"'{parent_path}' is a {parent.type}, not an {wanted}; it cannot have the row '{field.path}'"
+            problem = f"'{parent_path}' is {_a(parent.type)}, not {_a(wanted)}; it cannot have the row '{field.path}'"
             self.report.error(field.line, problem)
         elif wanted == "array":
             parent.items = field
+        elif wanted == "map":
+            parent.values = field
         else:
             parent.members.append(field)
         return parent is not None and parent.type == wanted
@@ -148,10 +192,16 @@ class _Tree:
         for field in self.by_path.values():
             if field.type == "array" and field.items is None:
                 self.report.error(field.line, f"array '{field.path}' has no '{field.path}[]' row for its items")
+            if field.type == "map" and field.values is None:
+                self.report.error(field.line, f"map '{field.path}' has no '{field.path}{{}}' row for its values")
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1].lower() in ('a', 'e', 'i', 'o', 'u') else 'a'} {word}"
 
 
 def _parent_path(path: str) -> str | None:
-    if path.endswith("[]"):
+    if path.endswith(("[]", "{}")):
         return path[:-2]
     return path.rsplit(".", 1)[0] if "." in path else None
 
