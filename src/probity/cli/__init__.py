@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_run(commands)
     _add_contract(commands)
+    _add_observe(commands)
     return parser
 
 
@@ -68,6 +69,22 @@ def _run(args: argparse.Namespace) -> int:
     from probity.cli.run import run_command
 
     return run_command(args)
+
+
+def _add_observe(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from probity.cli.observe import add_observe_arguments
+
+    observe = commands.add_parser(
+        "observe", help="judge recorded traffic (a HAR file) against the contract; --replay to probe its SQL"
+    )
+    add_observe_arguments(observe)
+    observe.set_defaults(command=_observe)
+
+
+def _observe(args: argparse.Namespace) -> int:
+    from probity.cli.observe import run_observe
+
+    return run_observe(args)
 
 
 def _add_contract(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
