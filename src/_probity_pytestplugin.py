@@ -188,7 +188,13 @@ def probity_traffic(
     yield traffic
     folder = request.config.getoption("--probity-report")
     if folder is not None:
-        write_part(folder, os.environ.get("PYTEST_XDIST_WORKER", "main"), traffic, info)
+        write_part(folder, _worker_id(request.config), traffic, info)
+
+
+def _worker_id(config: pytest.Config) -> str:
+    """This process's xdist worker id, from its own config (an inherited environment may name a parent's)."""
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"
 
 
 @pytest.fixture
