@@ -48,7 +48,8 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     from probity.cli.run import add_run_arguments
 
     add_run_arguments(demo)
-    demo.set_defaults(command=_demo)
+    # The demo is a tour, not a release gate: a smaller budget keeps it to a few minutes.
+    demo.set_defaults(command=_demo, max_examples=10)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ lists paginate. The harness itself knows none of it.
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -177,9 +178,14 @@ class Policy(_Strict):
         if self.secrets is None or self.secrets.canaries is None:
             return ()
         path = self.secrets.canaries
-        path = path if path.is_absolute() else self.root / path
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+        return _read_canaries(path if path.is_absolute() else self.root / path)
+
+
+@cache
+def _read_canaries(path: Path) -> tuple[str, ...]:
+    # Read once per run: the secrets probe asks for them on every response.
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
 def _check_operations(value: tuple[str, ...]) -> tuple[str, ...]:

@@ -25,9 +25,7 @@ class Redactor:
     {'name': '***', 'id': 7, 'note': 'see ***'}
     """
 
-    def __init__(
-        self, headers: Iterable[str] = (), fields: Iterable[str] = (), secrets: Iterable[str] = ()
-    ) -> None:
+    def __init__(self, headers: Iterable[str] = (), fields: Iterable[str] = (), secrets: Iterable[str] = ()) -> None:
         self.headers_ = {name.lower() for name in headers}
         self.fields = set(fields)
         # Longest first, so a secret that contains another is masked whole.

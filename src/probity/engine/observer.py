@@ -117,7 +117,8 @@ class Observer:
             catalog=self.view.catalog,
             tagged=self.tagged,
             operation=operation_facts(self.contract, label),
-            principal=self._principal(principal),
+            # A public operation (login) has no caller: whatever credential went along is not its identity.
+            principal=None if _public(self.contract, label) else self._principal(principal),
             inputs=inputs,
             response=_json(body),
             response_text=body.decode("utf-8", errors="replace"),
@@ -141,6 +142,14 @@ def operation_facts(contract: dict[str, Any], label: str) -> OperationFacts:
         paginated=bool(spec.get("x-paginated", False)),
         roles=tuple(spec.get("x-roles", ())),
     )
+
+
+def _public(contract: dict[str, Any], label: str) -> bool:
+    """Whether the contract declares *label* open to anyone (``security: []``)."""
+    method, path = label.split(" ", 1)
+    spec = contract.get("paths", {}).get(path, {}).get(method.lower(), {})
+    security = spec.get("security", contract.get("security"))
+    return security is not None and not any(security)
 
 
 def inputs_of(case: Any) -> tuple[str, ...]:

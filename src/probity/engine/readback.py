@@ -30,14 +30,14 @@ class DatabaseReadBack:
             raise HarnessError(f"cannot open the read-back connection: {exc}") from exc
 
     def count(self, table: str, where: Mapping[str, str | None]) -> int:
-        query = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(sql.Identifier(table), _conditions(where))
+        query = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(_table(table), _conditions(where))
         row = self._fetch(query, where)
         return int(row[0][0]) if row else 0
 
     def rows(self, table: str, columns: Sequence[str], where: Mapping[str, str | None]) -> list[dict[str, str | None]]:
         selected = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns)
         query = sql.SQL("SELECT {} FROM {} WHERE {} LIMIT 100").format(
-            selected, sql.Identifier(table), _conditions(where)
+            selected, _table(table), _conditions(where)
         )
         return [dict(zip(columns, row, strict=True)) for row in self._fetch(query, where)]
 
@@ -61,6 +61,11 @@ class DatabaseReadBack:
             cursor.execute("SET TRANSACTION READ ONLY")
             cursor.execute(query, values)
             return cursor.fetchall()
+
+
+def _table(name: str) -> sql.Identifier:
+    """``schema.table`` or ``table``, each part quoted as an identifier (names arrive unquoted)."""
+    return sql.Identifier(*(part.strip('"') for part in name.split(".", 1)))
 
 
 def _conditions(where: Mapping[str, str | None]) -> sql.Composable:
