@@ -103,8 +103,8 @@ class AuditPolicy(_Strict):
     columns: AuditColumns
     same_transaction: bool = True
     # The principal attributes an audit row's actor and tenant columns must equal.
-    actor_attribute: str = "user_id"
-    tenant_attribute: str = "organization_id"
+    actor_attribute: str
+    tenant_attribute: str
 
 
 class SecretAllowance(_Strict):

@@ -238,6 +238,8 @@ def test_tagging_with_a_policy(clinic: Catalog) -> None:
             table="audit_logs",
             columns=AuditColumns(actor="actor_user_id", tenant="organization_id", action="action",
                                  resource_type="resource_type", resource_id="resource_id"),
+            actor_attribute="user_id",
+            tenant_attribute="organization_id",
         ),
         secrets=SecretsPolicy(columns=("users.password_hash", "users.mfa_secret", "billing_accounts.stripe_token")),
     )  # fmt: skip
