@@ -36,9 +36,7 @@ class DatabaseReadBack:
 
     def rows(self, table: str, columns: Sequence[str], where: Mapping[str, str | None]) -> list[dict[str, str | None]]:
         selected = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns)
-        query = sql.SQL("SELECT {} FROM {} WHERE {} LIMIT 100").format(
-            selected, _table(table), _conditions(where)
-        )
+        query = sql.SQL("SELECT {} FROM {} WHERE {} LIMIT 100").format(selected, _table(table), _conditions(where))
         return [dict(zip(columns, row, strict=True)) for row in self._fetch(query, where)]
 
     def close(self) -> None:
