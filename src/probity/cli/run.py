@@ -15,7 +15,8 @@ from probity.core.runs import new_run_dir
 from probity.core.target import Target, load_target
 from probity.core.trace import Attribution
 from probity.engine.run import RunOptions, execute_run
-from probity.reporting.findings_json import point_latest, write_findings
+from probity.reporting.findings_json import point_latest
+from probity.reporting.outputs import write_outputs
 
 __all__ = ["add_run_arguments", "run_command", "run_target"]
 
@@ -65,9 +66,9 @@ def run_target(target: Target, args: argparse.Namespace, console: Console) -> in
     run_dir = new_run_dir(reports, prefix="run")
     console.print(f"[bold]probity run[/] {run_dir.name}: target [cyan]{target.name}[/]")
     report = execute_run(_options(target, args, run_dir))
-    findings = write_findings(report, run_dir)
+    written = write_outputs(report, run_dir)
     point_latest(reports, run_dir)
-    print_summary(console, report, findings)
+    print_summary(console, report, written[0])
     return report.exit_code
 
 

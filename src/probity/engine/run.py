@@ -8,6 +8,7 @@ pass's fuzzing never shapes the next; operations nobody could exercise end INCON
 from __future__ import annotations
 
 import random
+import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,7 @@ from probity.core.errors import BackendError, ConfigError
 from probity.core.findings import Category, Outcome, Result, Severity
 from probity.core.policy import Policy, load_policy
 from probity.core.principals import Principals, load_principals
+from probity.core.provenance import collect_provenance
 from probity.core.redact import Redactor
 from probity.core.target import Target
 from probity.core.trace import Attribution
@@ -70,6 +72,10 @@ class RunReport:
     passes: list[Pass] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # What produced the run (versions, document hashes, git state, who): see probity.core.provenance.
+    provenance: dict[str, Any] = field(default_factory=dict)
+    # The contract's operations, "METHOD /path", in contract order: the rows every report covers.
+    operations: tuple[str, ...] = ()
 
     @property
     def failures(self) -> list[Result]:
@@ -95,6 +101,8 @@ def execute_run(options: RunOptions) -> RunReport:
         api_root = _api_root(options, stack)
         _require_answer(api_root)
         report = _new_report(options, api_root)
+        report.operations = tuple(operations(documents.contract))
+        report.provenance = _provenance(options)
         observer = _observer(options, documents, stack, scope, report)
         _contract_passes(options, documents, report, stack, observer)
         _http_checks(documents, report, stack)
@@ -102,6 +110,13 @@ def execute_run(options: RunOptions) -> RunReport:
         report.results += _unexercised(documents.contract, report, never_sent(documents.policy))
         report.finished = _now()
     return report
+
+
+def _provenance(options: RunOptions) -> dict[str, Any]:
+    target = options.target
+    named = {"contract": target.contract, "policy": target.policy, "principals": target.principals}
+    documents = {name: target.resolve(path) for name, path in named.items() if path is not None}
+    return collect_provenance(documents, target.root, sys.argv)
 
 
 def _load_documents(target: Target) -> _Documents:

@@ -1,19 +1,52 @@
-"""``findings.json``: every result of a run, machine-readable, in the run's folder (and ``reports/latest``)."""
+"""``findings.json``: every result of a run, machine-readable, in the run's folder (and ``reports/latest``).
+
+It is also what every other report is made from: :func:`read_findings` turns it back into a
+:class:`RunRecord` (run metadata and typed results), so a report can be rebuilt from a run folder and the
+folders of several shards can be merged.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from probity.core.findings import Outcome, Result
+from probity.core.errors import ConfigError
+from probity.core.findings import Category, Outcome, Result, Severity
 from probity.engine.run import RunReport
 
-__all__ = ["FORMAT_VERSION", "point_latest", "result_to_dict", "write_findings"]
+__all__ = [
+    "FORMAT_VERSION",
+    "RunRecord",
+    "as_record",
+    "point_latest",
+    "read_findings",
+    "result_from_dict",
+    "result_to_dict",
+    "write_findings",
+]
 
 FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A finished run as reports see it: the metadata of ``findings.json`` ("run") and every result."""
+
+    metadata: dict[str, Any]
+    results: tuple[Result, ...]
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        return tuple(self.metadata.get("operations", ()))
+
+
+def as_record(run: RunReport | RunRecord) -> RunRecord:
+    if isinstance(run, RunRecord):
+        return run
+    return RunRecord(_metadata(run), tuple(run.results))
 
 
 def result_to_dict(result: Result) -> dict[str, Any]:
@@ -25,12 +58,28 @@ def result_to_dict(result: Result) -> dict[str, Any]:
     return data
 
 
-def write_findings(report: RunReport, run_dir: Path) -> Path:
+def result_from_dict(data: dict[str, Any]) -> Result:
+    """The inverse of :func:`result_to_dict`."""
+    return Result(
+        check=data["check"],
+        rule=data["rule"],
+        category=Category(data["category"]),
+        outcome=Outcome(data["status"]),
+        operation=data["operation"],
+        message=data.get("message", ""),
+        severity=Severity(data.get("severity", "info")),
+        controls=tuple(data.get("controls", ())),
+        evidence=data.get("evidence", {}),
+    )
+
+
+def write_findings(run: RunReport | RunRecord, run_dir: Path) -> Path:
     """Write ``run_dir/findings.json``: run metadata, failing and inconclusive findings, and passed checks."""
-    ordered = sorted(report.results, key=lambda r: (-r.severity.rank, r.category, r.operation, r.rule))
+    record = as_record(run)
+    ordered = sorted(record.results, key=lambda r: (-r.severity.rank, r.category, r.operation, r.rule))
     document = {
         "format": FORMAT_VERSION,
-        "run": _metadata(report),
+        "run": record.metadata,
         "findings": [result_to_dict(r) for r in ordered if r.outcome in (Outcome.FAIL, Outcome.INCONCLUSIVE)],
         "passed": [result_to_dict(r) for r in ordered if r.outcome is Outcome.PASS],
         "not_applicable": [result_to_dict(r) for r in ordered if r.outcome is Outcome.NOT_APPLICABLE],
@@ -38,6 +87,20 @@ def write_findings(report: RunReport, run_dir: Path) -> Path:
     path = run_dir / "findings.json"
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
     return path
+
+
+def read_findings(path: Path) -> RunRecord:
+    """Read a ``findings.json`` (or the one in a run folder) back into a :class:`RunRecord`."""
+    file = path / "findings.json" if path.is_dir() else path
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the findings of a run: {exc}", file) from exc
+    if document.get("format") != FORMAT_VERSION:
+        raise ConfigError(f"unknown findings format {document.get('format')!r} (expected {FORMAT_VERSION})", file)
+    sections = ("findings", "passed", "not_applicable")
+    results = tuple(result_from_dict(item) for section in sections for item in document.get(section, ()))
+    return RunRecord(document["run"], results)
 
 
 def _metadata(report: RunReport) -> dict[str, Any]:
@@ -54,6 +117,8 @@ def _metadata(report: RunReport) -> dict[str, Any]:
         "counts": counts,
         "exit_code": report.exit_code,
         "notes": report.notes,
+        "operations": list(report.operations),
+        "provenance": report.provenance,
     }
 
 
