@@ -17,6 +17,7 @@ from probity.core.findings import Severity
 from probity.core.yamlfile import load_model
 
 __all__ = [
+    "SecurityHeadersPolicy",
     "TenancyExemption",
     "AuditColumns",
     "AuditPolicy",
@@ -146,6 +147,19 @@ class PaginationPolicy(_Strict):
         return self
 
 
+class SecurityHeadersPolicy(_Strict):
+    """Response headers every answer must carry: header name -> a token its value must contain.
+
+    Strict-Transport-Security and the like go under ``https_only``: browsers ignore them over plain HTTP, and a
+    TLS-terminating proxy in front of a staging backend often adds them, so they are judged on https roots only.
+    """
+
+    required: dict[str, str] = Field(
+        default_factory=lambda: {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+    )
+    https_only: dict[str, str] = Field(default_factory=lambda: {"Strict-Transport-Security": "max-age"})
+
+
 class Policy(_Strict):
     """A target's whole compliance policy."""
 
@@ -162,6 +176,7 @@ class Policy(_Strict):
     session_ending_operations: tuple[str, ...] = ()
     severities: dict[str, Severity] = Field(default_factory=dict, description="rule id -> severity override")
     redact_headers: tuple[str, ...] = ("authorization", "cookie", "set-cookie", "x-api-key")
+    security_headers: SecurityHeadersPolicy = SecurityHeadersPolicy()
     root: Path = Path(".")
 
     @field_validator("destructive_operations", "session_ending_operations")

@@ -33,6 +33,7 @@ from probity.engine.cross_tenant import cross_tenant_access
 from probity.engine.function_level import function_level_authorization
 from probity.engine.observer import Observer, fold
 from probity.engine.plan import Pass, RunPlan, default_passes, is_write_allowed, never_sent
+from probity.engine.security_headers import security_headers
 from probity.engine.session_revocation import session_revocation
 from probity.engine.sqlview import embedded_view, remote_view
 from probity.probes import CATEGORIES
@@ -235,6 +236,10 @@ def _http_checks(documents: _Documents, report: RunReport, stack: EmbeddedStack 
     found = cross_tenant_access(*common, write_allowed=writable, never_send=never, limit_param=limit)
     found += function_level_authorization(*common, write_allowed=writable, never_send=never, limit_param=limit)
     found += session_revocation(*common, session_ending=documents.policy.session_ending_operations)
+    pinned = report.passes[0].pinned if report.passes else None
+    found += security_headers(
+        *common, policy=documents.policy.security_headers, write_allowed=writable, principal=pinned
+    )
     report.results += [_with_policy_severity(r, documents.policy) for r in fold(found)]
     report.notes.append(
         f"cross-tenant, role and session checks: {len(found)} results in {time.monotonic() - started:.1f}s"

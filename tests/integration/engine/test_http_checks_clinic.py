@@ -1,4 +1,4 @@
-"""The three HTTP-level checks against the real reference clinic.
+"""The HTTP-level checks against the real reference clinic.
 
 One embedded stack (PostgreSQL, the clinic) and a second clinic process on the same database with every planted
 defect on. The correct clinic must pass everywhere; the defective one must fail exactly where its tenancy defects
@@ -30,6 +30,7 @@ from probity.engine.auth import TokenBroker
 from probity.engine.cross_tenant import cross_tenant_access
 from probity.engine.function_level import function_level_authorization
 from probity.engine.plan import is_write_allowed, never_sent
+from probity.engine.security_headers import security_headers
 from probity.engine.session_revocation import session_revocation
 from probity.runtime.backend import BackendProcess
 from probity.runtime.stack import EmbeddedStack
@@ -44,7 +45,7 @@ DEFECT_RULES = {
     "tenancy-update-by-id": "cross_tenant_access.write",
     "tenancy-or-filter": "cross_tenant_access.list",
 }
-CHECKS = ("cross_tenant_access", "function_level_authorization", "session_revocation")
+CHECKS = ("cross_tenant_access", "function_level_authorization", "session_revocation", "security_headers")
 
 
 def _defect_operations() -> dict[str, str]:
@@ -82,6 +83,9 @@ def _run_all(
         *cross_tenant_access(*args, write_allowed=writes, never_send=never),
         *function_level_authorization(*args, write_allowed=writes, never_send=never),
         *session_revocation(*args, session_ending=policy.session_ending_operations),
+        *security_headers(
+            *args, policy=policy.security_headers, write_allowed=writes, principal=setup.principals.principals[0].name
+        ),
     ]
 
 

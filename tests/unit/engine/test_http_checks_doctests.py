@@ -16,6 +16,7 @@ MODULES = [
     "probity.engine.cross_tenant",
     "probity.engine.function_level",
     "probity.engine.session_revocation",
+    "probity.engine.security_headers",
 ]
 
 
