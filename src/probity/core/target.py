@@ -18,13 +18,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from probity.core.errors import ConfigError
 from probity.core.yamlfile import load_model
 
-__all__ = ["BackendSpec", "DatabaseSpec", "Target", "load_target"]
+__all__ = ["BackendSpec", "DatabaseSpec", "DocumentsSpec", "Target", "load_target"]
 
 _IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DocumentsSpec(_Strict):
+    """The design documents ``probity review`` reads by default: the API reference and its blueprint."""
+
+    reference: Path | None = None
+    blueprint: Path | None = None
 
 
 class DatabaseSpec(_Strict):
@@ -68,6 +75,7 @@ class Target(_Strict):
     allow_writes_to: tuple[str, ...] = ()
     database: DatabaseSpec | None = None
     backend: BackendSpec | None = None
+    documents: DocumentsSpec | None = None
     root: Path = Path(".")
 
     @property
