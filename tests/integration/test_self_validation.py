@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from probity.core.compliance import controls_for
+
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
@@ -36,6 +38,36 @@ def _matrix(findings: dict[str, Any]) -> dict[str, set[str]]:
     return failing
 
 
+def _class_controls(findings: dict[str, Any]) -> dict[str, tuple[set[str], set[str]]]:
+    """Category -> (controls every check of it bears on, controls any of them bears on), from the frameworks YAML."""
+    checks: dict[str, set[str]] = defaultdict(set)
+    for section in ("findings", "passed", "not_applicable"):
+        for result in findings[section]:
+            checks[result["category"]].add(result["check"])
+    mapped = {}
+    for category, names in checks.items():
+        controlled = [set(controls_for(name)) for name in names if controls_for(name)]
+        mapped[category] = (set.intersection(*controlled), set.union(*controlled)) if controlled else (set(), set())
+    return mapped
+
+
+def _wrong_controls(defects: list[dict[str, Any]], findings: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """Defects whose failing results of their class do not carry the controls that class maps to."""
+    mapped, wrong = _class_controls(findings), []
+    for defect in defects:
+        operation = defect["operation"].replace("/api/v1", "", 1)
+        carried = {
+            control
+            for f in findings["findings"]
+            if f["status"] == "fail" and f["operation"] == operation and f["category"] == defect["class"]
+            for control in f["controls"]
+        }
+        common, any_of = mapped.get(defect["class"], (set(), set()))
+        if not (common <= carried if common else carried & any_of):
+            wrong.append((defect["id"], sorted(carried)))
+    return wrong
+
+
 def test_every_defect_is_caught_by_its_class_and_nothing_else_fires(
     project_root: Path, isolated_state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -54,6 +86,8 @@ def test_every_defect_is_caught_by_its_class_and_nothing_else_fires(
         for row in rows:
             print(f"{row[0]:29} {row[1]:12} {row[2]!s:7} {row[3] or '-'}")  # noqa: T201
     assert code == 1
+    assert findings["run"]["exit_code"] == 1 and findings["run"]["gate"]["exit_code"] == 1, "the gate's verdict"
+    assert _wrong_controls(defects, findings) == [], "defects caught without the control their class maps to"
     assert [r[0] for r in rows if not r[2]] == [], "defects not caught by their class"
     assert [r for r in rows if r[3]] == [], "other categories fired on a defect's operation"
     assert {op: cats for op, cats in failing.items() if op not in expected_ops} == {}, "false positives"

@@ -19,7 +19,8 @@ ALLOWED: dict[str, set[str]] = {
     "capture": {"core"},
     "engine": {"core", "probes", "sql", "runtime", "contracts", "capture"},
     "reporting": {"core", "engine"},
-    "cli": {"core", "probes", "sql", "runtime", "contracts", "capture", "engine", "reporting"},
+    "review": {"core", "sql", "contracts"},
+    "cli": {"core", "probes", "sql", "runtime", "contracts", "capture", "engine", "reporting", "review"},
 }
 
 

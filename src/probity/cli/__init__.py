@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_run(commands)
     _add_contract(commands)
     _add_observe(commands)
+    _add_evidence(commands)
+    _add_report(commands)
+    _add_review(commands)
     return parser
 
 
@@ -61,7 +64,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from probity.cli.run import add_run_arguments
 
-    run = commands.add_parser("run", help="run every check against a target; exit 0 pass, 1 findings, 2 errors")
+    run = commands.add_parser(
+        "run", help="run every check against a target; exit 0 pass, 1 findings, 2 errors, 3 inconclusive"
+    )
     add_run_arguments(run)
     run.set_defaults(command=_run)
 
@@ -70,6 +75,44 @@ def _run(args: argparse.Namespace) -> int:
     from probity.cli.run import run_command
 
     return run_command(args)
+
+
+def _add_evidence(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from probity.cli.evidence import add_evidence_commands  # its commands import cryptography only when run
+
+    add_evidence_commands(commands)
+
+
+def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from probity.cli.report import add_report_arguments
+
+    report = commands.add_parser(
+        "report", help="rewrite a run's reports from its findings.json and build the HTML report (Allure 3)"
+    )
+    add_report_arguments(report)
+    report.set_defaults(command=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from probity.cli.report import run_report
+
+    return run_report(args)
+
+
+def _add_review(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from probity.cli.review import add_review_arguments
+
+    review = commands.add_parser(
+        "review", help="review the design documents (reference, blueprint, DDL) against the policy before building"
+    )
+    add_review_arguments(review)
+    review.set_defaults(command=_review)
+
+
+def _review(args: argparse.Namespace) -> int:
+    from probity.cli.review import run_review
+
+    return run_review(args)
 
 
 def _add_observe(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

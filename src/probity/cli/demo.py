@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from probity.cli.project import find_project
+from probity.cli.report import build_report_or_warn
 from probity.cli.run import run_target
 from probity.core.errors import BackendError, ConfigError
 from probity.core.runs import new_run_dir
@@ -35,7 +36,9 @@ def run_demo(args: argparse.Namespace, console: Console | None = None) -> int:
         return _serve(target, args.defects, out)
     defects = f" with planted defects {args.defects}" if args.defects else " (correct mode)"
     out.print(f"[bold]probity demo[/]: the embedded default, target [cyan]{target.name}[/]{defects}")
-    return run_target(target, args, out)
+    exit_code = run_target(target, args, out)
+    build_report_or_warn((find_project().reports_dir / "latest").resolve(), out)  # the tour ends in a browser
+    return exit_code
 
 
 def _target(args: argparse.Namespace) -> Target:

@@ -66,10 +66,18 @@ class Result:
     severity: Severity = Severity.INFO
     controls: tuple[str, ...] = ()  # e.g. ("HIPAA 164.312(a)(1)", "OWASP API1:2023")
     evidence: dict[str, Any] = field(default_factory=dict)
+    # The waiver that names this finding (probity.core.waivers): owner, justification, expires, status
+    # "active" or "expired". Not part of the key: waiving a finding does not change which finding it is.
+    waiver: dict[str, str] | None = None
 
     @property
     def failed(self) -> bool:
         return self.outcome is Outcome.FAIL
+
+    @property
+    def waived(self) -> bool:
+        """A failure an unexpired waiver accepts: reported, but it does not fail the gate."""
+        return self.failed and self.waiver is not None and self.waiver.get("status") == "active"
 
     @property
     def key(self) -> str:

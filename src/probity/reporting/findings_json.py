@@ -55,6 +55,8 @@ def result_to_dict(result: Result) -> dict[str, Any]:
     data["status"] = data.pop("outcome")
     data["controls"] = list(result.controls)
     data["key"] = result.key
+    if result.waiver is None:
+        del data["waiver"]  # only waived (or expired-waiver) findings carry one
     return data
 
 
@@ -70,6 +72,7 @@ def result_from_dict(data: dict[str, Any]) -> Result:
         severity=Severity(data.get("severity", "info")),
         controls=tuple(data.get("controls", ())),
         evidence=data.get("evidence", {}),
+        waiver=data.get("waiver"),
     )
 
 

@@ -10,13 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from probity.engine.run import RunReport
+from probity.reporting.allure import write_allure_results
 from probity.reporting.findings_json import RunRecord, as_record, write_findings
+from probity.reporting.junit import write_junit
+from probity.reporting.matrix import write_matrix
 
 __all__ = ["WRITERS", "Writer", "write_outputs"]
 
 Writer = Callable[[RunRecord, Path], Path]
 
-WRITERS: tuple[Writer, ...] = (write_findings,)
+WRITERS: tuple[Writer, ...] = (write_findings, write_allure_results, write_junit, write_matrix)
 
 
 def write_outputs(run: RunReport | RunRecord, run_dir: Path) -> list[Path]:
