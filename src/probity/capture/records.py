@@ -25,8 +25,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import unquote
+
+import orjson
 
 from probity.core.trace import Statement
 
@@ -45,7 +48,7 @@ __all__ = [
 _FAILURES = frozenset({"ERROR", "FATAL", "PANIC"})
 _EXTENDED_STEPS = frozenset({"PARSE", "BIND"})  # the `ps` of a record the server wrote inside those steps
 # One sqlcommenter pair: key='value', the value url-encoded and its quotes backslash-escaped.
-_PAIR = re.compile(r"\s*([^=',\s]+)='((?:[^'\\]|\\.)*)'\s*")
+_PAIR = re.compile(r"\s*([^=',\s]+)='([^'\\]*(?:\\.[^'\\]*)*)'\s*")  # the value's loop unrolled: fast
 _ESCAPE = re.compile(r"\\(.)")
 
 
@@ -71,11 +74,21 @@ def decode_line(raw: str | bytes, number: int) -> LogLine | None:
     >>> decode_line('{"message": "stat', 8) is None
     True
     """
+    record = _decoded(raw)
+    return LogLine(number, record) if isinstance(record, dict) else None
+
+
+def _decoded(raw: str | bytes) -> Any:
+    # orjson reads a record about three times faster; json still reads what orjson refuses (a lone
+    # surrogate escape), so both accept the same lines
     try:
-        record = json.loads(raw)
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(raw)
     except ValueError:
         return None
-    return LogLine(number, record) if isinstance(record, dict) else None
 
 
 def decode_block(block: bytes, last_line: int) -> tuple[list[LogLine], int]:
@@ -89,11 +102,11 @@ def decode_block(block: bytes, last_line: int) -> tuple[list[LogLine], int]:
     for number, raw in enumerate(block.split(b"\n"), last_line + 1):
         if not raw:
             continue
-        decoded = decode_line(raw, number)
-        if decoded is None:
-            broken += 1
+        record = _decoded(raw)
+        if isinstance(record, dict):
+            lines.append(LogLine(number, record))
         else:
-            lines.append(decoded)
+            broken += 1
     return lines, broken
 
 
@@ -177,9 +190,10 @@ def split_sqlcomment(sql: str) -> tuple[str, dict[str, str]]:
     tags = _tags(body[start + 2 : -2])
     if not tags:
         return sql, {}
-    return body[:start].rstrip() + semicolon, tags
+    return body[:start].rstrip() + semicolon, dict(tags)
 
 
+@lru_cache(maxsize=1024)  # every statement of a request carries the same comment: read it once
 def _tags(inner: str) -> dict[str, str]:
     tags: dict[str, str] = {}
     pos = 0
@@ -187,7 +201,7 @@ def _tags(inner: str) -> dict[str, str]:
         pair = _PAIR.match(inner, pos)
         if pair is None:
             return {}
-        key, value = (unquote(_ESCAPE.sub(r"\1", part)) for part in pair.groups())
+        key, value = (_unescaped(part) for part in pair.groups())
         tags[key] = value
         pos = pair.end()
         if pos == len(inner):
@@ -195,6 +209,15 @@ def _tags(inner: str) -> dict[str, str]:
         if inner[pos] != ",":
             return {}
         pos += 1
+
+
+def _unescaped(part: str) -> str:
+    part = _ESCAPE.sub(_escaped_char, part) if "\\" in part else part
+    return unquote(part) if "%" in part else part
+
+
+def _escaped_char(match: re.Match[str]) -> str:
+    return match.group(1)
 
 
 def parse_duration(message: str) -> tuple[float, str] | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Literal
 
 from probity.core.trace import Statement
@@ -48,6 +49,7 @@ def new_traceparent() -> str:
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
+@lru_cache(maxsize=4096)  # asked for every statement of a request's sessions, several times
 def trace_id(traceparent: str | None) -> str | None:
     """The trace id of a traceparent (lower-case), or ``None`` when it is not one.
 

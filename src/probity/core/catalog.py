@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 
 from probity.core.policy import Policy
@@ -326,6 +326,7 @@ def _key(name: str) -> str:
     return split_name(name)[1]
 
 
+@lru_cache(maxsize=8192)  # probes ask for the same few names for every statement of every request
 def split_name(name: str) -> tuple[str | None, str]:
     """``(schema, table)`` of a possibly qualified, possibly quoted name, both lower-cased.
 

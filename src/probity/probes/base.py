@@ -77,10 +77,15 @@ class ProbeContext:
     response_text: str = ""
     readback: ReadBack | None = None
     redactor: Redactor = field(default_factory=Redactor)
+    # every probe asks for the facts of the request's statements: ask the shared cache once per text
+    _facts: dict[str, StatementFacts] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def facts(self, statement: Statement) -> StatementFacts:
         """The statement's facts, computed once per distinct text."""
-        return statement_facts(statement.text, self.catalog)
+        found = self._facts.get(statement.text)
+        if found is None:
+            found = self._facts[statement.text] = statement_facts(statement.text, self.catalog)
+        return found
 
     def attribute(self, name: str) -> str | None:
         """The caller's value of a principal attribute (e.g. organization_id), if known."""

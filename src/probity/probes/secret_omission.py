@@ -189,8 +189,12 @@ def _leaks(text: str, headers: Mapping[str, str], canaries: Sequence[str], parse
     """Every place a canary (or a fragment of one) shows in the response, in any encoding, deduplicated."""
     index = _index(tuple(canaries))
     found: dict[tuple[int, str], _Leak] = {}
+    searched: dict[str, list[tuple[int, int, int, int]]] = {}  # a text seen in several views: searched once
     for encoding, where, view in _views(text, headers, parsed):
-        for hit in _longest(index.search(view)):
+        hits = searched.get(view)
+        if hits is None:
+            hits = searched[view] = _longest(index.search(view))
+        for hit in hits:
             leak = index.leak(hit, encoding, where)
             key = (leak.canary, leak.where)
             if key not in found or found[key].length < leak.length:
@@ -275,16 +279,25 @@ def _base64_views(text: str, where: str) -> Iterator[tuple[str, str, str]]:
     # offset: decoding from each of the four character offsets covers every alignment. "-_" are the URL-safe
     # alphabet's "+/"; padding is optional.
     for match in _BASE64_RUN.finditer(text):
-        run = match.group().rstrip("=").replace("-", "+").replace("_", "/")
-        for offset in range(4):
-            chunk = run[offset:]
-            rest = len(chunk) % 4  # a last group of 2 or 3 characters is 1 or 2 bytes; of 1, nothing
-            chunk = chunk[:-1] if rest == 1 else chunk + "=" * (-rest % 4)
-            try:
-                decoded = base64.b64decode(chunk, validate=True)
-            except (binascii.Error, ValueError):
-                continue
-            yield "base64", f"{where} @{match.start()}", decoded.decode("utf-8", errors="replace")
+        for decoded in _base64_decodings(match.group()):
+            yield "base64", f"{where} @{match.start()}", decoded
+
+
+@lru_cache(maxsize=4096)  # the same ids come back in every response, and in the body and its strings
+def _base64_decodings(run: str) -> tuple[str, ...]:
+    """A base64 run decoded from each of its four character offsets (those that decode)."""
+    run = run.rstrip("=").replace("-", "+").replace("_", "/")
+    found: list[str] = []
+    for offset in range(4):
+        chunk = run[offset:]
+        rest = len(chunk) % 4  # a last group of 2 or 3 characters is 1 or 2 bytes; of 1, nothing
+        chunk = chunk[:-1] if rest == 1 else chunk + "=" * (-rest % 4)
+        try:
+            decoded = base64.b64decode(chunk, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        found.append(decoded.decode("utf-8", errors="replace"))
+    return tuple(found)
 
 
 def _hex_views(text: str, where: str) -> Iterator[tuple[str, str, str]]:

@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
 from typing import Any
@@ -160,6 +160,7 @@ class _Request:
     trace: RequestTrace
     ctx: ProbeContext
     statements: Sequence[tuple[Statement, StatementFacts]]
+    _scopes: dict[str, TenantScope | None] = field(default_factory=dict)  # asked for every reference, often
 
     def judge(self, index: int) -> list[_Judged]:
         statement, facts = self.statements[index]
@@ -179,8 +180,11 @@ class _Request:
         return None if elsewhere else column
 
     def scope(self, table: str) -> TenantScope | None:
-        key = split_name(table)[1]
-        return next((s for s in self.ctx.policy.tenancy.scopes if key in {split_name(t)[1] for t in s.tables}), None)
+        if table not in self._scopes:
+            key = split_name(table)[1]
+            scopes = self.ctx.policy.tenancy.scopes
+            self._scopes[table] = next((s for s in scopes if key in {split_name(t)[1] for t in s.tables}), None)
+        return self._scopes[table]
 
     def caller(self, table: str) -> str | None:
         scope = self.scope(table)
@@ -209,28 +213,18 @@ class _Request:
 
     def settings(self, index: int) -> dict[str, str | None]:
         """The custom settings in force in the session of statement *index* when it ran."""
-        session = self.statements[index][0].session_id
-        committed: dict[str, str | None] = {}
-        pending: dict[str, str | None] = {}
-        local: dict[str, str | None] = {}
-        in_transaction = False
-        for statement, facts in self.statements[:index]:
-            if statement.session_id != session:
-                continue
-            verb = _verb(facts)
-            if verb == "begin":
-                in_transaction, pending, local = True, {}, {}
-            elif verb in ("commit", "rollback"):
-                committed.update(pending if verb == "commit" else {})
-                in_transaction, pending, local = False, {}, {}
-            if statement.error:
-                continue
-            for setting in facts.settings:
-                value = setting.value.resolve(statement.params)
-                target = (local if setting.local else pending) if in_transaction else committed
-                if in_transaction or not setting.local:  # SET LOCAL outside a transaction does nothing
-                    target[setting.name] = value
-        return {**committed, **pending, **local}
+        return self._settings_in_force[index]
+
+    @cached_property
+    def _settings_in_force(self) -> list[dict[str, str | None]]:
+        # one pass over the request, not one per statement asked about: a long request stays linear
+        sessions: dict[str, _SessionSettings] = {}
+        found: list[dict[str, str | None]] = []
+        for statement, facts in self.statements:
+            state = sessions.setdefault(statement.session_id, _SessionSettings())
+            found.append(state.in_force())
+            state.run(statement, facts)
+        return found
 
     def committed(self, index: int) -> bool | None:
         """Whether statement *index*'s effect committed: True, False, or None when the trace does not say."""
@@ -250,6 +244,37 @@ class _Request:
             if verb == "savepoint-rollback":
                 return None
         return None
+
+
+@dataclass
+class _SessionSettings:
+    """The custom settings of one session as its statements run: committed, set in the open transaction, and
+    set locally to it."""
+
+    committed: dict[str, str | None] = field(default_factory=dict)
+    pending: dict[str, str | None] = field(default_factory=dict)
+    local: dict[str, str | None] = field(default_factory=dict)
+    in_transaction: bool = False
+
+    def in_force(self) -> dict[str, str | None]:
+        return {**self.committed, **self.pending, **self.local}
+
+    def run(self, statement: Statement, facts: StatementFacts) -> None:
+        verb = _verb(facts)
+        if verb == "begin":
+            self.in_transaction, self.pending, self.local = True, {}, {}
+        elif verb in ("commit", "rollback"):
+            self.committed.update(self.pending if verb == "commit" else {})
+            self.in_transaction, self.pending, self.local = False, {}, {}
+        if statement.error:
+            return
+        for setting in facts.settings:
+            value = setting.value.resolve(statement.params)
+            if not self.in_transaction:
+                if not setting.local:  # SET LOCAL outside a transaction does nothing
+                    self.committed[setting.name] = value
+            else:
+                (self.local if setting.local else self.pending)[setting.name] = value
 
 
 def _verb(facts: StatementFacts) -> str | None:

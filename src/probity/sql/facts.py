@@ -2,9 +2,11 @@
 
 A trace repeats a few hundred distinct texts thousands of times, and parsing plus qualifying costs about a
 millisecond, so :func:`statement_facts` keeps a bounded LRU cache keyed by the text (and the catalog it was
-read against). The facts come from sqlglot's tree only: parsed with the PostgreSQL dialect, qualified
-against the catalog when that works, walked by scope. Whatever the text, the caller gets facts, never an
-exception: SQL sqlglot cannot parse yields facts with ``parse_error`` set.
+read against). Texts that differ only in their string literals (an application that writes its values into
+the SQL) share one template per shape, filled in without parsing (:mod:`probity.sql._shapes`). The facts come
+from sqlglot's tree only: parsed with the PostgreSQL dialect, qualified against the catalog when that works,
+walked by scope. Whatever the text, the caller gets facts, never an exception: SQL sqlglot cannot parse
+yields facts with ``parse_error`` set.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlglot.tokenizer_core import TokenType
 from probity.core.catalog import Catalog
 from probity.sql._analysis import Analysis
 from probity.sql._conditions import unwrap, value_of
+from probity.sql._shapes import ShapeCache
 from probity.sql.model import ColumnRef, Kind, Setting, StatementFacts
 
 __all__ = ["CacheInfo", "cache_info", "clear_cache", "statement_facts"]
@@ -57,9 +60,10 @@ _TREE_KINDS: tuple[tuple[type[exp.Expr] | tuple[type[exp.Expr], ...], Kind], ...
 @dataclass(frozen=True)
 class CacheInfo:
     hits: int
-    misses: int
+    misses: int  # texts not in the cache: computed, or filled in from their shape's template
     size: int
     maxsize: int
+    shaped: int = 0  # misses filled in from a shape's template (see ``probity.sql._shapes``), not parsed
 
     @property
     def hit_rate(self) -> float:
@@ -93,6 +97,7 @@ class _Cache:
 
 
 _CACHE = _Cache(CACHE_SIZE)
+_SHAPES = ShapeCache(CACHE_SIZE)
 
 
 def statement_facts(text: str, catalog: Catalog | None = None) -> StatementFacts:
@@ -108,7 +113,7 @@ def statement_facts(text: str, catalog: Catalog | None = None) -> StatementFacts
     cached = _CACHE.get(text, catalog)
     if cached is not None:
         return cached
-    facts = _guarded(text, catalog)
+    facts = _SHAPES.facts(text, catalog, _guarded)
     _CACHE.put(text, catalog, facts)
     return facts
 
@@ -120,7 +125,7 @@ def cache_info() -> CacheInfo:
     0.5
     """
     with _CACHE.lock:
-        return CacheInfo(_CACHE.hits, _CACHE.misses, len(_CACHE.entries), _CACHE.maxsize)
+        return CacheInfo(_CACHE.hits, _CACHE.misses, len(_CACHE.entries), _CACHE.maxsize, _SHAPES.filled)
 
 
 def clear_cache() -> None:
@@ -132,6 +137,7 @@ def clear_cache() -> None:
     with _CACHE.lock:
         _CACHE.entries.clear()
         _CACHE.hits = _CACHE.misses = 0
+    _SHAPES.clear()
 
 
 # -- computing facts ---------------------------------------------------------------------------------------
