@@ -110,11 +110,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if folder is None or hasattr(session.config, "workerinput"):
         return
     from probity.engine.session import merge_parts
-    from probity.reporting.findings_json import write_findings
+    from probity.reporting.outputs import write_outputs
 
     report = merge_parts(folder)
     if report is not None:
-        write_findings(report, folder)
+        write_outputs(report, folder)  # findings.json, Allure results, the matrix and JUnit, as a run writes
 
 
 @pytest.fixture(scope="session")

@@ -287,3 +287,5 @@ def test_the_report_merges_the_results_of_every_worker(pytester: pytest.Pytester
     assert {("fake_probe.leak", "GET /items"), ("contract_validation", "GET /items/{item_id}")} <= passed
     assert findings["run"]["target"] == "tiny" and findings["run"]["exit_code"] == 1
     assert sum("requests probed" in note for note in findings["run"]["notes"]) == 2
+    written = {p.name for p in pytester.path.joinpath("report").iterdir()}
+    assert {"allure-results", "matrix.md", "matrix.json", "junit.xml"} <= written  # every report a run writes
