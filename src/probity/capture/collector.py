@@ -2,8 +2,11 @@
 
 It reads a :class:`~probity.capture.source.LogSource` only when a request ends, parses what is new, and hands
 the statements since the request began to the chosen attribution: fences (one request at a time) or the
-request's traceparent (any number in flight). Memory stays flat: statements older than every open request,
-and marker records of finished requests, are dropped as soon as they are read.
+request's traceparent (any number in flight). With traceparents, attribution can also wait: ``finish``
+keeps a finished exchange with its traceparent, and ``drain`` ties the statements of every finished exchange
+at once, behind one sync marker (one settle pause and one wait for the log per batch, not per request).
+Memory stays flat: statements older than every open or finished request, and marker records of concluded
+requests, are dropped as soon as they are read.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from probity.capture.fence import fenced, marker_sql
 from probity.capture.records import ParsedStatement, StatementParser
 from probity.capture.source import LogSource
-from probity.capture.traceparent import new_traceparent, traced
+from probity.capture.traceparent import new_traceparent, trace_id, traced
 from probity.core.trace import Attribution, Exchange, RequestTrace, Statement
 
 __all__ = ["Collector"]
@@ -31,14 +34,29 @@ class _Open:
     traceparent: str
 
 
+@dataclass(frozen=True)
+class _Finished:
+    """An exchange whose response came back, waiting for its statements."""
+
+    exchange_id: str
+    opened: _Open
+    exchange: Exchange
+    at: float  # time.monotonic() when it finished: the settle pause counts from the newest
+
+    @property
+    def traceparent(self) -> str:
+        return self.exchange.traceparent or self.opened.traceparent
+
+
 class Collector:
     """Ties the statement log to HTTP exchanges with fences or traceparents.
 
     *marker* runs a statement on Probity's own connection (a
     :class:`~probity.capture.fence.FenceConnection`): required for fences; with traceparents it is
-    optional and, when given, ``end`` waits for a sync marker so that it knows the log has caught up, and
-    reports ``observed=False`` if the marker never shows. *settle* is the pause after a response before the
-    end (or sync) marker; *timeout* how long to wait for that marker in the log. *database*, *user* and
+    optional and, when given, ``end`` (or ``drain``, once for its whole batch) waits for a sync marker so
+    that it knows the log has caught up, and reports ``observed=False`` if the marker never shows. *settle*
+    is the pause after the newest response before the end (or sync) marker; *timeout* how long to wait for
+    that marker in the log. *database*, *user* and
     *application* narrow fenced statements to the backend's sessions (the database defaults to the fence
     connection's).
     """
@@ -51,7 +69,7 @@ class Collector:
         marker: Marker | None = None,
         settle: float = 0.01,
         timeout: float = 5.0,
-        poll: float = 0.005,
+        poll: float = 0.002,  # how often the log is read while waiting for a marker
         database: str | None = None,
         user: str | None = None,
         application: str | None = None,
@@ -70,13 +88,21 @@ class Collector:
         self._markers: dict[str, int] = {}  # marker text -> sequence number, while it may matter
         self._claimed: set[int] = set()  # statements already given to a request
         self._open: dict[str, _Open] = {}
+        self._finished: list[_Finished] = []  # finished exchanges not yet drained, in finishing order
         self._lock = threading.Lock()
+        self._draining = threading.Lock()  # one drain at a time: a second one waits, then takes the rest
 
     @property
     def buffered(self) -> int:
         """How many statements and markers the collector holds now (flat over a run)."""
         with self._lock:
             return len(self._buffer) + len(self._markers) + len(self._claimed)
+
+    @property
+    def waiting(self) -> int:
+        """How many finished exchanges wait for ``drain``."""
+        with self._lock:
+            return len(self._finished)
 
     def begin(self, exchange_id: str) -> str:
         """Start an exchange; return the fresh traceparent to send as its ``traceparent`` header."""
@@ -103,34 +129,74 @@ class Collector:
         if opened is None:
             raise ValueError(f"exchange {exchange_id!r} was not begun")
         try:
-            return self._end(exchange_id, opened, exchange)
+            finished = _Finished(exchange_id, opened, exchange, time.monotonic())
+            return self._conclude([finished])[exchange_id]
         finally:
             with self._lock:
                 del self._open[exchange_id]
                 self._trim()
 
+    def finish(self, exchange_id: str, exchange: Exchange) -> None:
+        """Traceparents only: keep a finished exchange until ``drain`` ties its statements to it."""
+        if self.mode is not Attribution.TRACEPARENT:
+            raise ValueError("only traceparent attribution can tie statements after the fact; fences end()")
+        at = time.monotonic()
+        with self._lock:
+            opened = self._open.pop(exchange_id, None)
+            if opened is None:
+                raise ValueError(f"exchange {exchange_id!r} was not begun")
+            self._finished.append(_Finished(exchange_id, opened, exchange, at))
+
+    def drain(self) -> dict[str, RequestTrace]:
+        """Tie their statements to every finished exchange, behind one sync marker: exchange id -> trace."""
+        with self._draining:
+            with self._lock:
+                batch = list(self._finished)  # they stay in the horizon until concluded
+            if not batch:
+                return {}
+            try:
+                return self._conclude(batch)
+            finally:
+                with self._lock:
+                    del self._finished[: len(batch)]  # only finish() appends meanwhile, at the end
+                    self._trim()
+
     # -- steps ----------------------------------------------------------------------------------------
 
-    def _end(self, exchange_id: str, opened: _Open, exchange: Exchange) -> RequestTrace:
-        if self.settle:
-            time.sleep(self.settle)
+    def _conclude(self, batch: list[_Finished]) -> dict[str, RequestTrace]:
+        observed = self._catch_up(batch[-1].exchange_id, max(f.at for f in batch))
+        with self._lock:
+            window = self._window(min(f.opened.start for f in batch))
+            if self.mode is Attribution.FENCE:
+                return {f.exchange_id: self._fenced(f, window, observed) for f in batch}
+            sessions = _Sessions(window)
+            return {f.exchange_id: self._traced(f, sessions, observed) for f in batch}
+
+    def _catch_up(self, exchange_id: str, newest: float) -> bool:
+        """Wait until the log holds everything up to now (the end or sync marker); whether it showed."""
+        pause = self.settle - (time.monotonic() - newest)
+        if pause > 0:
+            time.sleep(pause)
         kind = "end" if self.mode is Attribution.FENCE else "sync"
-        if self._marker is not None:
-            self._mark(kind, exchange_id)
-            observed = self._wait_for(marker_sql(kind, exchange_id))
-        else:
+        if self._marker is None:
             with self._lock:
                 self._pull()
-            observed = True
-        with self._lock:
-            window = self._window(opened.start)
-            if self.mode is Attribution.FENCE:
-                found = fenced([p.statement for p in window], exchange_id, **self._scope)
-                observed = observed and found is not None
-            else:
-                found = traced([p.statement for p in window], exchange.traceparent or opened.traceparent)
-            statements = self._claim(window, found or ())
-        return RequestTrace(exchange, statements if observed else (), self.mode, observed=observed)
+            return True
+        self._mark(kind, exchange_id)
+        return self._wait_for(marker_sql(kind, exchange_id))
+
+    def _fenced(self, finished: _Finished, window: list[ParsedStatement], observed: bool) -> RequestTrace:
+        found = fenced([p.statement for p in window], finished.exchange_id, **self._scope)
+        observed = observed and found is not None
+        return self._trace(finished, self._claim(window, found or ()), observed)
+
+    def _traced(self, finished: _Finished, sessions: _Sessions, observed: bool) -> RequestTrace:
+        mine = sessions.of(finished.traceparent, finished.opened.start)
+        found = traced([p.statement for p in mine], finished.traceparent)
+        return self._trace(finished, self._claim(mine, found), observed)
+
+    def _trace(self, finished: _Finished, statements: tuple[Statement, ...], observed: bool) -> RequestTrace:
+        return RequestTrace(finished.exchange, statements if observed else (), self.mode, observed=observed)
 
     def _mark(self, kind: str, exchange_id: str) -> None:
         assert self._marker is not None
@@ -177,10 +243,32 @@ class Collector:
         return mine
 
     def _horizon(self) -> int:
-        return min((o.start for o in self._open.values()), default=self._parser.seen)
+        starts = [o.start for o in self._open.values()] + [f.opened.start for f in self._finished]
+        return min(starts, default=self._parser.seen)
 
     def _trim(self) -> None:
         horizon = self._horizon()
         self._buffer = [p for p in self._buffer if p.seq >= horizon]
         self._markers = {text: seq for text, seq in self._markers.items() if seq >= horizon}
         self._claimed = {seq for seq in self._claimed if seq >= horizon}
+
+
+class _Sessions:
+    """A window's statements grouped by session, and which sessions carry each trace id: each exchange of a
+    batch looks only at its own sessions, so a batch costs about as much as its statements, not their square."""
+
+    def __init__(self, window: list[ParsedStatement]) -> None:
+        self._by_session: dict[str, list[ParsedStatement]] = {}
+        self._sessions_of: dict[str, set[str]] = {}
+        for parsed in window:
+            session = parsed.statement.session_id
+            self._by_session.setdefault(session, []).append(parsed)
+            tid = trace_id(parsed.statement.traceparent)
+            if tid is not None:
+                self._sessions_of.setdefault(tid, set()).add(session)
+
+    def of(self, traceparent: str, start: int) -> list[ParsedStatement]:
+        """Since *start*, in log order, the statements of every session where *traceparent*'s trace id shows."""
+        sessions = self._sessions_of.get(trace_id(traceparent) or "", set())
+        mine = [p for session in sessions for p in self._by_session[session] if p.seq >= start]
+        return sorted(mine, key=lambda p: p.seq)

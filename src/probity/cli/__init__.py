@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_contract(commands)
     _add_observe(commands)
     _add_evidence(commands)
+    _add_merge(commands)
     _add_report(commands)
     _add_review(commands)
     return parser
@@ -81,6 +82,12 @@ def _add_evidence(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     from probity.cli.evidence import add_evidence_commands  # its commands import cryptography only when run
 
     add_evidence_commands(commands)
+
+
+def _add_merge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from probity.cli.merge import add_merge_command
+
+    add_merge_command(commands)
 
 
 def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

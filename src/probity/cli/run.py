@@ -9,9 +9,11 @@ from typing import Any
 
 from rich.console import Console
 
+from probity.cli.gate import add_gate_arguments, copy_junit, gate_options, judge
 from probity.cli.project import find_project
 from probity.core.errors import ConfigError
 from probity.core.runs import new_run_dir
+from probity.core.shards import Shard, parse_shard
 from probity.core.target import Target, load_target
 from probity.core.trace import Attribution
 from probity.engine.run import RunOptions, execute_run
@@ -52,6 +54,26 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--dsn", help="running target: a database role that may read the server's log (env: PROBITY_DSN)"
     )
     parser.add_argument("--backend-user", help="running target: the role the backend connects as")  # fmt: skip
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="run only shard K of N of the operations (merge the shards with probity merge)",
+    )
+    parser.add_argument(
+        "--independent-operations",
+        action="store_true",
+        help="generate each operation's cases from the seed alone, not from other operations' answers; shards and "
+        "a whole run, all with it and the same seed, then conclude the same (but for the stateful phase)",
+    )
+    add_gate_arguments(parser)
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except ConfigError as exc:  # argparse reports it with the usage line, before anything starts
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -62,14 +84,17 @@ def run_target(target: Target, args: argparse.Namespace, console: Console) -> in
     """Run everything against *target* as *args* say; print the summary; return the exit code."""
     from probity.cli.summary import print_summary
 
+    gate = gate_options(target, args)  # before anything starts: a bad threshold or waivers file costs no run
     reports = find_project().reports_dir
     run_dir = new_run_dir(reports, prefix="run")
     console.print(f"[bold]probity run[/] {run_dir.name}: target [cyan]{target.name}[/]")
     report = execute_run(_options(target, args, run_dir))
-    written = write_outputs(report, run_dir)
+    record, verdict = judge(report, gate)
+    written = write_outputs(record, run_dir)
     point_latest(reports, run_dir)
-    print_summary(console, report, written[0])
-    return report.exit_code
+    copy_junit(run_dir, args.junit)
+    print_summary(console, report, written[0], verdict)
+    return verdict.exit_code
 
 
 def _target(args: argparse.Namespace) -> Target:
@@ -103,4 +128,6 @@ def _options(target: Target, args: argparse.Namespace, run_dir: Path) -> RunOpti
         attribution=Attribution(args.attribution),
         dsn=args.dsn or os.environ.get("PROBITY_DSN"),
         backend_user=args.backend_user,
+        shard=args.shard,
+        independent_operations=args.independent_operations,
     )

@@ -29,6 +29,8 @@ from probity.engine.plan import SAFE_METHODS, Pass, RunPlan
 
 __all__ = ["PassOutcome", "run_contract_pass", "unexercised"]
 
+_PHASES = ("examples", "coverage", "fuzzing", "stateful")
+
 
 @dataclass
 class PassOutcome:
@@ -72,13 +74,17 @@ def _observed(observer: Observer | None) -> Iterator[None]:
         return
     from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER as hooks
 
-    hooks.register_hook_with_name(observer.before_call, "before_call")
-    hooks.register_hook_with_name(observer.after_call, "after_call")
+    # The very objects registered: hooks are unregistered by identity, and each `observer.x` is a new bound
+    # method, so unregistering a fresh one would leave the hooks of every earlier pass in place.
+    before, after = observer.before_call, observer.after_call
+    hooks.register_hook_with_name(before, "before_call")
+    hooks.register_hook_with_name(after, "after_call")
     try:
         yield
+        observer.flush()  # judge what still waits before the next pass resets the database
     finally:
-        hooks.unregister(observer.before_call)
-        hooks.unregister(observer.after_call)
+        hooks.unregister(before)
+        hooks.unregister(after)
 
 
 @contextmanager
@@ -105,13 +111,21 @@ def _config(plan: RunPlan, run_pass: Pass, wfc: Path, contract: dict[str, Any]) 
         "base-url": plan.api_root,
         "workers": plan.workers,
         "generation": {"max-examples": plan.max_examples},
-        "phases": {name: {"enabled": name in plan.phases} for name in ("examples", "coverage", "fuzzing", "stateful")},
+        "phases": _phases(plan),
         "auth": {"wfc": {"path": str(wfc), "user": run_pass.pinned, "peers": list(run_pass.peers)}},
         "operations": _exclusions(plan, contract),
     }
     if len(run_pass.peers) < 2:
         data["auth"]["wfc"].pop("peers")
     return SchemathesisConfig.from_dict(data)
+
+
+def _phases(plan: RunPlan) -> dict[str, Any]:
+    phases: dict[str, Any] = {name: {"enabled": name in plan.phases} for name in _PHASES}
+    if not plan.response_pool:  # the stateful phase has no pool: its links are what it follows
+        for name in ("examples", "coverage", "fuzzing"):
+            phases[name]["extra-data-sources"] = {"responses": False}
+    return phases
 
 
 def _exclusions(plan: RunPlan, contract: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,6 +1,13 @@
 """Watch every request schemathesis sends: tie its SQL to it, run every probe, fold the results.
 
 Registered as the schema's ``before_call`` and ``after_call`` hooks, so every generated case is probed.
+With traceparent attribution the probing waits: finished exchanges are tied to their SQL and judged in
+batches, behind one sync marker per batch instead of one per request: every :data:`BATCH` exchanges on a
+thread of its own while requests go on, and, before the caller goes on, at the end of each pass and before
+a request that may delete rows is sent. The probes' read-backs look up a row's tenant by its unique key and
+count audit rows: later requests of the same pass may add rows (which can only repeat what an earlier
+identical request already left) but must not take away the row a read-back is about, so a
+:data:`BARRIER_METHODS` request waits until every finished exchange has been judged.
 """
 
 from __future__ import annotations
@@ -10,8 +17,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -22,10 +30,15 @@ from probity.core.findings import Category, Outcome, Result
 from probity.core.policy import Policy
 from probity.core.principals import Principals
 from probity.core.redact import Redactor
-from probity.core.trace import Exchange, RequestTrace
+from probity.core.trace import Attribution, Exchange, RequestTrace
 from probity.probes import CATEGORIES, PROBES, OperationFacts, Probe, ProbeContext, ReadBack
 
-__all__ = ["Observer", "SqlView", "fold", "inputs_of"]
+__all__ = ["BARRIER_METHODS", "BATCH", "Observer", "SqlView", "fold", "inputs_of"]
+
+EXCHANGE_EXCERPT = 300  # characters of a failing exchange's (redacted) response kept in its evidence
+BATCH = 32  # finished exchanges judged together behind one sync marker (traceparent attribution)
+# Requests sent only once every finished exchange is judged: they may delete the rows read-backs look at.
+BARRIER_METHODS = frozenset({"DELETE"})
 
 
 @dataclass
@@ -49,14 +62,22 @@ class Observer:
     probes: tuple[Probe, ...] = PROBES
     results: list[Result] = field(default_factory=list)
     probed: int = 0  # requests judged
+    batch: int = BATCH
     _open: dict[int, tuple[str, float]] = field(default_factory=dict)
+    # Exchange id -> (operation, principal, inputs) of finished exchanges waiting for their SQL.
+    _waiting: dict[str, tuple[str, str | None, tuple[str, ...]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _judging: threading.Lock = field(default_factory=threading.Lock)  # a drained batch is judged whole
+    _aside: threading.Thread | None = None  # the thread judging a full batch, if any
+    _failure: BaseException | None = None  # what stopped it, raised in the caller's thread
 
     def __post_init__(self) -> None:
         self.tagged: TaggedCatalog = self.view.catalog.tag(self.policy)
 
     def before_call(self, context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         """Begin the exchange; with traceparents, send the request's own one."""
+        if str(case.method).upper() in BARRIER_METHODS:
+            self.flush()
         exchange_id = uuid.uuid4().hex
         traceparent = self.view.collector.begin(exchange_id)
         # On the case, not in kwargs: the transport passes the case's headers itself.
@@ -70,8 +91,53 @@ class Observer:
         if not exchange_id:
             return
         exchange = _exchange(case, response, (time.monotonic() - started) * 1000)
-        trace = self.view.collector.end(exchange_id, exchange)
-        found = list(self.judge(trace, case.operation.label, case.auth_identity, inputs_of(case)))
+        # Checks replay the case (as a peer, without credentials) by copying it past the hooks: without this,
+        # those replays would send the same traceparent, and their SQL would count as this exchange's.
+        (case.headers or {}).pop("traceparent", None)
+        about = (str(case.operation.label), case.auth_identity, inputs_of(case))
+        collector = self.view.collector
+        if collector.mode is not Attribution.TRACEPARENT:  # fences end one request at a time
+            self._record(collector.end(exchange_id, exchange), *about)
+            return
+        with self._lock:
+            self._waiting[exchange_id] = about
+        collector.finish(exchange_id, exchange)
+        if collector.waiting >= self.batch:
+            self._judge_aside()
+
+    def flush(self) -> None:
+        """Tie every finished exchange to its SQL, behind one sync marker, and judge them; return when done."""
+        aside = self._aside
+        if aside is not None and aside is not threading.current_thread():
+            aside.join()
+        self._judge_waiting()
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+
+    def _judge_aside(self) -> None:
+        """Judge the waiting exchanges on a thread of their own (unless one is at it): requests go on."""
+        with self._lock:
+            if self._aside is not None and self._aside.is_alive():
+                return
+            self._aside = threading.Thread(target=self._judge_or_keep_failure, name="probity-judge", daemon=True)
+            self._aside.start()  # under the lock: flush() never sees a thread it cannot join yet
+
+    def _judge_or_keep_failure(self) -> None:
+        try:
+            self._judge_waiting()
+        except BaseException as exc:  # raised again by the next flush, in the thread that drives the run
+            self._failure = exc
+
+    def _judge_waiting(self) -> None:
+        with self._judging:
+            for exchange_id, trace in self.view.collector.drain().items():
+                with self._lock:
+                    about = self._waiting.pop(exchange_id)
+                self._record(trace, *about)
+
+    def _record(self, trace: RequestTrace, label: str, principal: str | None, inputs: tuple[str, ...]) -> None:
+        found = list(self.judge(trace, label, principal, inputs))
         with self._lock:
             self.results.extend(found)
             self.probed += 1
@@ -90,11 +156,7 @@ class Observer:
         started = time.monotonic()
         response = session.send(session.prepare_request(request), timeout=30)
         exchange = _exchange_of(response, label, principal, (time.monotonic() - started) * 1000)
-        trace = self.view.collector.end(exchange_id, exchange)
-        found = list(self.judge(trace, label, principal, inputs))
-        with self._lock:
-            self.results.extend(found)
-            self.probed += 1
+        self._record(self.view.collector.end(exchange_id, exchange), label, principal, inputs)
         return response
 
     def judge(
@@ -104,11 +166,23 @@ class Observer:
         ctx = self._context(trace, label, principal, inputs)
         for probe in self.probes:
             try:
-                yield from probe(trace, ctx)
+                yield from (self._with_exchange(result, trace.exchange) for result in probe(trace, ctx))
             except ProbityError:
                 raise
             except Exception as exc:  # a probe bug must not end the run; it shows as inconclusive
                 yield _crashed(ctx, probe, exc)
+
+    def _with_exchange(self, result: Result, exchange: Exchange) -> Result:
+        """A failure with the request and response it was seen on, compact and redacted, for reports."""
+        if result.outcome is not Outcome.FAIL or "exchange" in result.evidence:
+            return result
+        compact = {
+            "method": exchange.method,
+            "path": urlsplit(exchange.url).path,  # not the query: it may carry PHI search terms
+            "status": exchange.status,
+            "response": self.redactor.body(exchange.response_body)[:EXCHANGE_EXCERPT],
+        }
+        return replace(result, evidence={**result.evidence, "exchange": compact})
 
     def _context(self, trace: RequestTrace, label: str, principal: str | None, inputs: tuple[str, ...]) -> ProbeContext:
         body = trace.exchange.response_body

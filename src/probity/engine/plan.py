@@ -37,6 +37,9 @@ class RunPlan:
     read_only: bool = False
     never_send: tuple[str, ...] = ()  # "METHOD /path" excluded whatever the mode
     workers: int = 1
+    # Whether values from earlier responses feed later operations' inputs (schemathesis's extra data sources).
+    # Off, each operation's cases come from the seed alone, whichever operations run with it (shards need that).
+    response_pool: bool = True
     notes: list[str] = field(default_factory=list)
 
 

@@ -1,6 +1,7 @@
 """Read-back: Probity's own read-only look at the target's database, to confirm what the log claims.
 
-It runs as Probity's role, whose statements the capture filters out, inside a read-only transaction.
+It runs as Probity's role, whose statements the capture filters out, on a session whose transactions are all
+read-only (``default_transaction_read_only``): one round trip per look, not four (BEGIN, SET, query, COMMIT).
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ class DatabaseReadBack:
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
-            return psycopg.connect(self._conninfo, autocommit=True, application_name="probity-readback")
+            return psycopg.connect(
+                self._conninfo,
+                autocommit=True,
+                application_name="probity-readback",
+                options="-c default_transaction_read_only=on",
+            )
         except psycopg.Error as exc:
             raise HarnessError(f"cannot open the read-back connection: {exc}") from exc
 
@@ -55,8 +61,7 @@ class DatabaseReadBack:
             raise HarnessError(f"read-back failed: {exc.diag.message_primary or exc}") from exc
 
     def _read(self, query: sql.Composed, values: list[str]) -> list[tuple[Any, ...]]:
-        with self._conn.transaction(), self._conn.cursor() as cursor:
-            cursor.execute("SET TRANSACTION READ ONLY")
+        with self._conn.cursor() as cursor:
             cursor.execute(query, values)
             return cursor.fetchall()
 

@@ -25,12 +25,14 @@ from probity.core.policy import Policy, load_policy
 from probity.core.principals import Principals, load_principals
 from probity.core.provenance import collect_provenance
 from probity.core.redact import Redactor
+from probity.core.shards import Shard
 from probity.core.target import Target
 from probity.core.trace import Attribution
 from probity.engine.auth import TokenBroker
 from probity.engine.contract_run import PassOutcome, run_contract_pass
 from probity.engine.cross_tenant import cross_tenant_access
 from probity.engine.function_level import function_level_authorization
+from probity.engine.inventory import contract_inventory
 from probity.engine.observer import Observer, fold
 from probity.engine.plan import Pass, RunPlan, default_passes, is_write_allowed, never_sent
 from probity.engine.security_headers import security_headers
@@ -57,6 +59,10 @@ class RunOptions:
     attribution: Attribution = Attribution.TRACEPARENT
     dsn: str | None = None  # a running target's database, for its statement log, catalog and read-back
     backend_user: str | None = None  # the role the running backend connects as (filters the log)
+    shard: Shard | None = None  # run only this shard's share of the contract's operations
+    # Each operation's cases from the seed alone, not from values other operations answered: results then do
+    # not depend on which operations run together, so merged shards equal one run (see probity.core.shards).
+    independent_operations: bool = False
 
 
 @dataclass
@@ -77,6 +83,8 @@ class RunReport:
     provenance: dict[str, Any] = field(default_factory=dict)
     # The contract's operations, "METHOD /path", in contract order: the rows every report covers.
     operations: tuple[str, ...] = ()
+    shard: Shard | None = None  # when set, *operations* are this shard's share of the contract's
+    independent_operations: bool = False  # each operation's cases from the seed alone (no response pool)
 
     @property
     def failures(self) -> list[Result]:
@@ -102,15 +110,50 @@ def execute_run(options: RunOptions) -> RunReport:
         api_root = _api_root(options, stack)
         _require_answer(api_root)
         report = _new_report(options, api_root)
-        report.operations = tuple(operations(documents.contract))
+        report.operations, report.shard = _share(options, documents.contract), options.shard
+        report.independent_operations = options.independent_operations
         report.provenance = _provenance(options)
         observer = _observer(options, documents, stack, scope, report)
         _contract_passes(options, documents, report, stack, observer)
         _http_checks(documents, report, stack)
         _probe_results(options, documents, report, observer)
-        report.results += _unexercised(documents.contract, report, never_sent(documents.policy))
+        report.results += _unexercised(report, never_sent(documents.policy))
+        _inventory(documents, report, stack)  # after _unexercised: its results name every operation
+        _keep_share(report, documents.contract)
         report.finished = _now()
     return report
+
+
+def _share(options: RunOptions, contract: dict[str, Any]) -> tuple[str, ...]:
+    documented = operations(contract)
+    return options.shard.select(documented) if options.shard is not None else tuple(documented)
+
+
+def _other_shares(contract: dict[str, Any], report: RunReport) -> tuple[str, ...]:
+    return tuple(op for op in operations(contract) if op not in report.operations)
+
+
+def _keep_share(report: RunReport, contract: dict[str, Any]) -> None:
+    """Drop what a shard concluded about other shards' operations.
+
+    The HTTP checks and the inventory run whole in every shard (a second or two): their requests, and the state
+    the writes among them leave, then follow the same order as in an unsharded run, so each operation's results
+    are the ones that run would give. Results on no documented operation (undocumented routes) are kept by every
+    shard; a merge folds the copies.
+    """
+    if report.shard is None:
+        return
+    others = set(_other_shares(contract, report))
+    report.results = [r for r in report.results if r.operation not in others]
+    report.notes.append(f"shard {report.shard}: {len(report.operations)} of {len(operations(contract))} operations")
+
+
+def _inventory(documents: _Documents, report: RunReport, stack: EmbeddedStack | None) -> None:
+    """Documented, implemented and undocumented operations; only GET/HEAD/OPTIONS are sent."""
+    openapi_url = stack.backend.openapi_url if stack is not None and stack.backend is not None else None
+    inventory = contract_inventory(documents.contract, report.api_root, openapi_url)
+    report.results += [_with_policy_severity(r, documents.policy) for r in inventory.results]
+    report.notes.append(inventory.note)
 
 
 def _provenance(options: RunOptions) -> dict[str, Any]:
@@ -192,6 +235,8 @@ def _contract_passes(
     if not passes:
         report.notes.append("no role is shared by two tenants: tenant isolation could not be exercised")
     plan = _plan(options, documents, report, passes)
+    if not plan.response_pool:
+        report.notes.append("operations independent: each one's cases from the seed alone, no values of other answers")
     redactor = _redactor(documents.policy)
     for run_pass in passes:
         if stack is not None:
@@ -216,7 +261,9 @@ def _plan(options: RunOptions, documents: _Documents, report: RunReport, passes:
         max_examples=options.max_examples,
         phases=options.phases,
         read_only=report.read_only,
-        never_send=never_sent(documents.policy),
+        # Other shards' operations are left out like those the policy excludes.
+        never_send=(*never_sent(documents.policy), *_other_shares(documents.contract, report)),
+        response_pool=not options.independent_operations,
         # Fences tie statements to one request at a time.
         workers=1 if options.attribution is Attribution.FENCE else options.workers,
     )
@@ -255,9 +302,7 @@ def _with_policy_severity(result: Result, policy: Policy) -> Result:
 def _probe_results(options: RunOptions, documents: _Documents, report: RunReport, observer: Observer | None) -> None:
     """Fold what the probes concluded; without a SQL view, every SQL probe is INCONCLUSIVE everywhere."""
     if observer is None:
-        report.results += [
-            _blind(check, operation) for operation in operations(documents.contract) for check in PROBES_BY_NAME
-        ]
+        report.results += [_blind(check, operation) for operation in report.operations for check in PROBES_BY_NAME]
         return
     if report.passes:
         _oversized_pages(documents, report, observer)
@@ -271,7 +316,7 @@ def _oversized_pages(documents: _Documents, report: RunReport, observer: Observe
     principal = report.passes[0].pinned
     broker = TokenBroker(report.api_root, documents.principals)
     with requests.Session() as session:
-        for label in _paginated_lists(documents.contract):
+        for label in (label for label in _paginated_lists(documents.contract) if label in report.operations):
             url = report.api_root + label.split(" ", 1)[1]
             params = {pagination.limit_param: str(pagination.probe_limit)}
             request = requests.Request("GET", url, params=params, headers=broker.credential(principal).as_headers())
@@ -321,7 +366,7 @@ def _pass_note(run_pass: Pass, outcome: PassOutcome, seconds: float) -> str:
     return note
 
 
-def _unexercised(contract: dict[str, Any], report: RunReport, excluded: tuple[str, ...]) -> list[Result]:
+def _unexercised(report: RunReport, excluded: tuple[str, ...]) -> list[Result]:
     exercised = {r.operation for r in report.results}
     return [
         Result(
@@ -333,7 +378,7 @@ def _unexercised(contract: dict[str, Any], report: RunReport, excluded: tuple[st
             message=_why_unexercised(operation, report, excluded),
             severity=Severity.INFO,
         )
-        for operation in operations(contract)
+        for operation in report.operations
         if operation not in exercised
     ]
 

@@ -122,7 +122,16 @@ def _metadata(report: RunReport) -> dict[str, Any]:
         "notes": report.notes,
         "operations": list(report.operations),
         "provenance": report.provenance,
+        "shard": _shard(report),
+        "independent_operations": report.independent_operations,
     }
+
+
+def _shard(report: RunReport) -> dict[str, Any] | None:
+    """Which share of the contract a sharded run covered (``probity merge`` puts the shards back together)."""
+    if report.shard is None:
+        return None
+    return {"index": report.shard.index, "count": report.shard.count, "operations": list(report.operations)}
 
 
 def point_latest(reports_dir: Path, run_dir: Path) -> None:
