@@ -352,15 +352,24 @@ class Traffic:
 
     def mark(self) -> tuple[int, int]:
         """Where the results stand now; :meth:`since` gives what came after."""
+        self._settle()
         return len(self.results), len(self.observer.results) if self.observer else 0
 
     def since(self, mark: tuple[int, int]) -> list[Result]:
         """Every result concluded after *mark*: the pipeline's and the probes'."""
+        self._settle()
         own = self.results[mark[0] :]
         return own + (self.observer.results[mark[1] :] if self.observer else [])
 
+    def _settle(self) -> None:
+        # The observer judges traceparent-attributed exchanges in batches: judge what is waiting first, so a
+        # request's results count before a mark taken after it, never in a later test's window.
+        if self.observer is not None:
+            self.observer.flush()
+
     def all_results(self) -> list[Result]:
         """Everything concluded so far, folded per operation and check."""
+        self._settle()
         return fold([*self.results, *(self.observer.results if self.observer else [])])
 
     def send(
