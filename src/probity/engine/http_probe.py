@@ -4,7 +4,7 @@ tenant owns through its own list operations, redacted evidence, and folding many
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,11 @@ from probity.engine.openapi_ops import (
     request_base,
 )
 
-__all__ = ["PARENTS_SCANNED", "Exchange", "Harvester", "Prober", "Verdict", "leaked_fields", "summarize"]
+__all__ = ["PARENTS_SCANNED", "Exchange", "Harvester", "Observe", "Prober", "Verdict", "leaked_fields", "summarize"]
+
+# Sends one request through the SQL observer (session, request, operation label, principal, inputs): the
+# observer ties the statements the request ran to it and runs every probe on them.
+Observe = Callable[[requests.Session, requests.Request, str, str | None, tuple[str, ...]], requests.Response]
 
 _EXCERPT = 300
 PARENTS_SCANNED = 30  # parent objects tried when looking for a nested object
@@ -64,7 +68,9 @@ class Prober:
         redactor: Redactor,
         session: requests.Session,
         timeout: float = 15.0,
+        observe: Observe | None = None,
     ) -> None:
+        self.observe = observe
         self.index = index
         self.base = request_base(index.contract, api_root)
         self.broker = broker
@@ -89,14 +95,20 @@ class Prober:
         body: Any = None,
         query: Mapping[str, Any] | None = None,
         credential: Credential | None = None,
+        observed: bool = False,
     ) -> Exchange:
+        """Send *op* as *principal*; *observed* sends it through the SQL observer, when there is one."""
         url = self.base + fill_path(op.path, bindings)
         headers = (credential or self.credential(principal)).as_headers()
         params = {**self._required_query(op), **(query or {})}
         try:
-            response = self.session.request(
-                op.method, url, headers=headers, params=params or None, json=body, timeout=self.timeout
-            )
+            if observed and self.observe is not None:
+                request = requests.Request(op.method, url, headers=headers, params=params or None, json=body)
+                response = self.observe(self.session, request, op.label, principal, tuple(bindings.values()))
+            else:
+                response = self.session.request(
+                    op.method, url, headers=headers, params=params or None, json=body, timeout=self.timeout
+                )
         except requests.RequestException:
             return Exchange(principal, op.method, url, None)
         return Exchange(principal, op.method, response.url, response.status_code, _json(response), response.text)

@@ -115,7 +115,7 @@ def execute_run(options: RunOptions) -> RunReport:
         report.provenance = _provenance(options)
         observer = _observer(options, documents, stack, scope, report)
         _contract_passes(options, documents, report, stack, observer)
-        _http_checks(documents, report, stack)
+        _http_checks(documents, report, stack, observer)
         _probe_results(options, documents, report, observer)
         report.results += _unexercised(report, never_sent(documents.policy))
         _inventory(documents, report, stack)  # after _unexercised: its results name every operation
@@ -269,7 +269,9 @@ def _plan(options: RunOptions, documents: _Documents, report: RunReport, passes:
     )
 
 
-def _http_checks(documents: _Documents, report: RunReport, stack: EmbeddedStack | None) -> None:
+def _http_checks(
+    documents: _Documents, report: RunReport, stack: EmbeddedStack | None, observer: Observer | None = None
+) -> None:
     """Cross-tenant access, function-level authorization and session revocation, on a fresh seed."""
     if stack is not None:
         stack.reset()
@@ -282,7 +284,8 @@ def _http_checks(documents: _Documents, report: RunReport, stack: EmbeddedStack 
     writable = not report.read_only
     found = cross_tenant_access(*common, write_allowed=writable, never_send=never, limit_param=limit)
     found += function_level_authorization(*common, write_allowed=writable, never_send=never, limit_param=limit)
-    found += session_revocation(*common, session_ending=documents.policy.session_ending_operations)
+    observe = observer.send if observer is not None else None
+    found += session_revocation(*common, session_ending=documents.policy.session_ending_operations, observe=observe)
     pinned = report.passes[0].pinned if report.passes else None
     found += security_headers(
         *common, policy=documents.policy.security_headers, write_allowed=writable, principal=pinned

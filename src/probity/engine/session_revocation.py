@@ -15,7 +15,7 @@ from probity.core.findings import Category, Outcome, Result, Severity
 from probity.core.principals import Principal, Principals
 from probity.core.redact import Redactor
 from probity.engine.auth import TokenBroker
-from probity.engine.http_probe import Exchange, Prober, Verdict, summarize
+from probity.engine.http_probe import Exchange, Observe, Prober, Verdict, summarize
 from probity.engine.openapi_ops import Operation, OperationIndex, request_body, resolve
 
 __all__ = ["CHECK", "RULE", "follow_up_get", "session_revocation"]
@@ -33,12 +33,17 @@ def session_revocation(
     redactor: Redactor,
     *,
     session_ending: tuple[str, ...],
+    observe: Observe | None = None,
 ) -> list[Result]:
-    """End a fresh session of one principal per tenant with each of *session_ending*, then reuse its credential."""
+    """End a fresh session of one principal per tenant with each of *session_ending*, then reuse its credential.
+
+    Session-ending operations are never fuzzed, so the ending request goes through *observe* (the run's SQL
+    observer) when given: the probes see the statements a logout runs too.
+    """
     index = OperationIndex(contract)
     results: list[Result] = []
     with requests.Session() as session:
-        prober = Prober(index, api_root, broker, redactor, session)
+        prober = Prober(index, api_root, broker, redactor, session, observe=observe)
         for label in session_ending:
             op = index.labelled(label)
             if op is None:
@@ -98,7 +103,7 @@ def _end_and_reuse(
     if not before.ok:
         return Verdict(_I, "the fresh credential did not work before the session ended", prober.evidence(before))
     body = request_body(prober.index.contract, op)
-    ended = prober.send(op, principal.name, bindings, body=body, credential=credential)
+    ended = prober.send(op, principal.name, bindings, body=body, credential=credential, observed=True)
     if not ended.ok:
         return Verdict(_I, "the session-ending operation itself failed", prober.evidence(ended))
     after = prober.send(follow, principal.name, {}, credential=credential)
