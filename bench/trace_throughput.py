@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import json
 import os
 import pstats
@@ -76,6 +77,8 @@ def _documents(target_file: Path) -> dict[str, Any]:
 
 def _mix_log(args: argparse.Namespace) -> Path:
     """The synthesized log, written by bench/trace_mix.py in a process of its own the first time."""
+    if args.mix:
+        return Path(args.mix)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     real = Path(args.log) if args.log else work / "clinic-run.json"
@@ -141,9 +144,13 @@ class Findings:
     best: dict[tuple[str, str], Result] = field(default_factory=dict)
     counts: dict[tuple[str, str, Outcome], int] = field(default_factory=dict)
     seen: int = 0
+    digest: Any = None  # with --digest: a sha256 over every result in order, to compare verdicts across versions
 
     def add(self, result: Result) -> None:
         self.seen += 1
+        if self.digest is not None:
+            fields = (result.key, result.outcome.value, result.operation, result.message, result.evidence)
+            self.digest.update(json.dumps(fields, sort_keys=True, default=str).encode())
         group = (result.operation, result.check)
         if result.outcome is Outcome.FAIL:
             self.failures.setdefault(result.key, result)
@@ -171,7 +178,7 @@ class PipelineRun:
     peak_kb: int = 0
 
 
-def run_pipeline(log: Path, documents: dict[str, Any], waves: int | None = None) -> PipelineRun:
+def run_pipeline(log: Path, documents: dict[str, Any], waves: int | None = None, digest: bool = False) -> PipelineRun:
     """Replay the log wave by wave through the collector and every probe; time it and sample memory."""
     source = PacedSource(log)
     collector = Collector(source, Attribution.TRACEPARENT, settle=0.0)
@@ -179,6 +186,7 @@ def run_pipeline(log: Path, documents: dict[str, Any], waves: int | None = None)
     observer = Observer(view, documents["policy"], documents["principals"], documents["contract"],
                         documents["redactor"])  # fmt: skip
     run = PipelineRun(rss=[(0, _resident_kb())])
+    run.findings.digest = hashlib.sha256() if digest else None
     next_sample = SAMPLE_EVERY
     started = time.process_time()
     for wave in islice(_manifest(log), waves):
@@ -286,6 +294,8 @@ def report(raw: tuple[float, int], stages: dict[str, float], run: PipelineRun) -
     print(f"\nrequests {run.requests:,} ({run.requests / run.seconds:,.0f}/s), {run.seconds:.1f} CPU s")
     failing = len(findings.failures)
     print(f"results {findings.seen:,}, folded findings {findings.folded:,} ({failing} failing)")
+    if findings.digest is not None:
+        print(f"results digest {findings.digest.hexdigest()}")
     print(f"collector holds {run.buffered} statements at the end")
     print(f"facts cache: {info.hits:,} hits ({info.hit_rate:.1%}), {info.misses:,} misses")
     print(f"  of the misses, {info.shaped:,} filled in from a shape's template; size {info.size:,}")
@@ -301,10 +311,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--statements", type=int, default=1_000_000, help="statements in the synthesized log")
     parser.add_argument("--log", help="a real clinic jsonlog to derive the mix from (default: capture one)")
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "probity-bench-trace"))
+    parser.add_argument("--mix", help="an already synthesized mix log (its .manifest beside it) to replay as is")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--inline", type=float, default=0.2, help="share of requests with inlined literals")
     parser.add_argument("--sample", type=int, default=3000, help="statements parsed by raw sqlglot")
     parser.add_argument("--profile", type=int, metavar="WAVES", help="profile the first WAVES waves instead")
+    parser.add_argument("--digest", action="store_true", help="print a digest of every result (slower)")
     parser.add_argument("--sort", default="tottime", help="the profile's order (tottime, cumulative, …)")
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
@@ -316,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         profiler.runcall(run_pipeline, log, documents, args.profile)
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(30)
         return 0
-    run = run_pipeline(log, documents)  # first: its memory figures are the pipeline's alone
+    run = run_pipeline(log, documents, digest=args.digest)  # first: its memory figures are the pipeline's alone
     raw = raw_parse_rate(log, args.sample)
     stages = stage_rates(log, STAGE_LINES)
     report(raw, stages, run)

@@ -130,16 +130,21 @@ def parse_parameters(detail: str) -> tuple[str | None, ...]:
     values: list[str | None] = []
     pos, end = 12, len(detail)
     while True:
-        label = f"${len(values) + 1} = "
+        label = _label(len(values) + 1)
         if not detail.startswith(label, pos):
             raise ValueError(f"expected {label.strip()!r} at offset {pos}")
         pos += len(label)
-        if detail.startswith("NULL", pos):
+        if detail.startswith("'", pos):
+            close = detail.find("'", pos + 1)
+            if close > 0 and not detail.startswith("'", close + 1):  # the usual value: no quote inside
+                values.append(detail[pos + 1 : close])
+                pos = close + 1
+            else:
+                value, pos = _quoted(detail, pos + 1, len(values) + 1)
+                values.append(value)
+        elif detail.startswith("NULL", pos):
             values.append(None)
             pos += 4
-        elif detail.startswith("'", pos):
-            value, pos = _quoted(detail, pos + 1, len(values) + 1)
-            values.append(value)
         else:
             raise ValueError(f"expected a quoted value or NULL at offset {pos}")
         if pos == end:
@@ -147,6 +152,11 @@ def parse_parameters(detail: str) -> tuple[str | None, ...]:
         if not detail.startswith(", ", pos):
             raise ValueError(f"expected ', ' at offset {pos}")
         pos += 2
+
+
+@lru_cache(maxsize=256)
+def _label(number: int) -> str:
+    return f"${number} = "
 
 
 def _quoted(text: str, pos: int, index: int) -> tuple[str, int]:

@@ -112,6 +112,8 @@ def parameterization(trace: RequestTrace, ctx: ProbeContext) -> Iterator[Result]
 
 def _inlined(statement: Statement, facts: StatementFacts, inputs: Sequence[str]) -> Iterator[_Inlined]:
     positions = _positions(facts)
+    if not positions:  # most statements write no literal at all
+        return
     bound = {value for value in statement.params if value is not None}
     seen: set[tuple[str, str, str]] = set()
     for position in positions:

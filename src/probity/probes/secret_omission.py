@@ -51,6 +51,7 @@ from urllib.parse import unquote
 
 from probity.core.catalog import split_name
 from probity.core.findings import Category, Outcome, Result, Severity
+from probity.core.policy import Policy
 from probity.core.redact import MASK
 from probity.core.trace import RequestTrace
 from probity.probes.base import ProbeContext, facts_of, statement_evidence, unobserved
@@ -67,6 +68,8 @@ FRAGMENT = 12  # a leaked fragment this long counts
 SHORTEST = 6  # canaries shorter than this are too common to look for
 _GRAM = 7  # sampled gram: every fragment of FRAGMENT characters holds one at a multiple of _STEP
 _STEP = FRAGMENT - _GRAM + 1
+_REMEMBERED = 256  # texts up to this long have their hits cached
+_RECURRING = ("raw", "json")  # views whose text is the response's own, not a decoding of it
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_RUN = re.compile(r"[0-9A-Fa-f]{24,}")
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})")
@@ -149,10 +152,9 @@ def _secrets_read(facts: StatementFacts, ctx: ProbeContext) -> set[str]:
 
 def _returned(trace: RequestTrace, ctx: ProbeContext) -> Result:
     try:
-        canaries = ctx.policy.canary_values()
+        usable = _usable_canaries(ctx.policy)
     except OSError as exc:
         return _result(ctx, RETURNED, Outcome.INCONCLUSIVE, "the canary file could not be read", {"error": str(exc)})
-    usable = tuple(canary for canary in canaries if len(canary) >= SHORTEST)
     if not usable:
         return _result(ctx, RETURNED, Outcome.INCONCLUSIVE, "the policy seeds no secret values to look for")
     text = ctx.response_text or trace.exchange.response_body.decode("utf-8", errors="replace")
@@ -163,6 +165,20 @@ def _returned(trace: RequestTrace, ctx: ProbeContext) -> Result:
         evidence |= {"leaks": shown, "leak_count": len(leaks)}
         return _result(ctx, RETURNED, Outcome.FAIL, "the response carries a seeded secret value", evidence)
     return _result(ctx, RETURNED, Outcome.PASS, "no seeded secret value is in the response", evidence)
+
+
+_USABLE: dict[int, tuple[Policy, tuple[str, ...]]] = {}  # by policy id; the policy is kept so its id is not reused
+
+
+def _usable_canaries(policy: Policy) -> tuple[str, ...]:
+    """The policy's canaries long enough to look for, worked out once per policy (asked on every response)."""
+    entry = _USABLE.get(id(policy))
+    if entry is None or entry[0] is not policy:
+        usable = tuple(canary for canary in policy.canary_values() if len(canary) >= SHORTEST)
+        if len(_USABLE) >= 8:  # a run has one policy; a test session many: stay small
+            _USABLE.clear()
+        entry = _USABLE[id(policy)] = (policy, usable)
+    return entry[1]
 
 
 @dataclass(frozen=True)
@@ -189,17 +205,31 @@ def _leaks(text: str, headers: Mapping[str, str], canaries: Sequence[str], parse
     """Every place a canary (or a fragment of one) shows in the response, in any encoding, deduplicated."""
     index = _index(tuple(canaries))
     found: dict[tuple[int, str], _Leak] = {}
-    searched: dict[str, list[tuple[int, int, int, int]]] = {}  # a text seen in several views: searched once
-    for encoding, where, view in _views(text, headers, parsed):
+    searched: dict[str, tuple[tuple[int, int, int, int], ...]] = {}  # a text seen in several views: searched once
+    for encoding, where, view in _views(text, headers, parsed, index.shortest):
         hits = searched.get(view)
         if hits is None:
-            hits = searched[view] = _longest(index.search(view))
+            hits = searched[view] = _search(index, view, encoding in _RECURRING)
         for hit in hits:
             leak = index.leak(hit, encoding, where)
             key = (leak.canary, leak.where)
             if key not in found or found[key].length < leak.length:
                 found[key] = leak
     return sorted(found.values(), key=lambda leak: (leak.canary, leak.where))
+
+
+def _search(index: _Index, view: str, recurring: bool = True) -> tuple[tuple[int, int, int, int], ...]:
+    # Short strings as written (keys, enumerations, names) recur from response to response: remember what they
+    # held. A long text (a whole body) or a decoding (mostly of fresh ids, as base64) rarely recurs: remembering
+    # it would only push the recurring ones out.
+    if recurring and len(view) <= _REMEMBERED:
+        return _hits(index, view)
+    return tuple(_longest(index.search(view)))
+
+
+@lru_cache(maxsize=8192)
+def _hits(index: _Index, view: str) -> tuple[tuple[int, int, int, int], ...]:
+    return tuple(_longest(index.search(view)))
 
 
 def _longest(hits: Iterable[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
@@ -213,8 +243,11 @@ def _longest(hits: Iterable[tuple[int, int, int, int]]) -> list[tuple[int, int, 
     return kept
 
 
-def _views(text: str, headers: Mapping[str, str], parsed: Any) -> Iterator[tuple[str, str, str]]:
-    """``(encoding, where, text)``: the response as written, and decoded every way a secret could hide."""
+def _views(text: str, headers: Mapping[str, str], parsed: Any, floor: int = 0) -> Iterator[tuple[str, str, str]]:
+    """``(encoding, where, text)``: the response as written, and decoded every way a secret could hide.
+
+    A JSON string shorter than *floor* is passed over: neither it nor any decoding of it (never longer; base64
+    and hex runs need more characters) can hold a canary or a fragment of one."""
     yield "raw", "body", text
     for name, value in headers.items():
         yield "raw", f"header {name}", value
@@ -224,6 +257,8 @@ def _views(text: str, headers: Mapping[str, str], parsed: Any) -> Iterator[tuple
         except ValueError:
             parsed = None
     for path, value in _json_strings(parsed, "$"):
+        if len(value) < floor:
+            continue
         yield "json", path, value
         yield from _decoded(value, path)
     unescaped = _json_unescaped(text)
@@ -320,6 +355,8 @@ class _Index:
         self.canaries = canaries
         self.grams: dict[str, list[tuple[int, int]]] = {}
         self.short: list[int] = []  # canaries shorter than FRAGMENT: matched whole
+        # no text shorter than this holds a match: the shortest canary matched whole, else a FRAGMENT
+        self.shortest = min([FRAGMENT, *(len(canary) for canary in canaries)])
         for number, canary in enumerate(canaries):
             if len(canary) < FRAGMENT:
                 self.short.append(number)
