@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,12 +37,40 @@ def _parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_run(commands)
     _add_contract(commands)
-    _add_observe(commands)
+    for name, help_text, module in _SIMPLE:
+        _add_simple(commands, name, help_text, module)
     _add_evidence(commands)
     _add_merge(commands)
-    _add_report(commands)
-    _add_review(commands)
     return parser
+
+
+# Commands whose module probity.cli.<module> brings add_<module>_arguments(parser) and run_<module>(args) -> int.
+_SIMPLE = (
+    ("observe", "judge recorded traffic (a HAR file) against the contract; --replay to probe its SQL", "observe"),
+    ("report", "rewrite a run's reports from its findings.json and build the HTML report (Allure 3)", "report"),
+    (
+        "review",
+        "review the design documents (reference, blueprint, DDL) against the policy before building",
+        "review",
+    ),
+)
+
+
+def _lazy(module: str, function: str) -> Command:
+    """A command that imports *module* only when it runs: heavy imports stay with the command that needs them."""
+
+    def command(args: argparse.Namespace) -> int:
+        return int(getattr(importlib.import_module(module), function)(args))
+
+    return command
+
+
+def _add_simple(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str, module: str
+) -> None:
+    parser = commands.add_parser(name, help=help_text)
+    getattr(importlib.import_module(f"probity.cli.{module}"), f"add_{module}_arguments")(parser)
+    parser.set_defaults(command=_lazy(f"probity.cli.{module}", f"run_{module}"))
 
 
 def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,13 +82,7 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
     add_run_arguments(demo)
     # The demo is a tour, not a release gate: a smaller budget keeps it to a few minutes.
-    demo.set_defaults(command=_demo, max_examples=10)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from probity.cli.demo import run_demo  # heavy imports only for the command that needs them
-
-    return run_demo(args)
+    demo.set_defaults(command=_lazy("probity.cli.demo", "run_demo"), max_examples=10)
 
 
 def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,13 +92,7 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "run", help="run every check against a target; exit 0 pass, 1 findings, 2 errors, 3 inconclusive"
     )
     add_run_arguments(run)
-    run.set_defaults(command=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from probity.cli.run import run_command
-
-    return run_command(args)
+    run.set_defaults(command=_lazy("probity.cli.run", "run_command"))
 
 
 def _add_evidence(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,54 +105,6 @@ def _add_merge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from probity.cli.merge import add_merge_command
 
     add_merge_command(commands)
-
-
-def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from probity.cli.report import add_report_arguments
-
-    report = commands.add_parser(
-        "report", help="rewrite a run's reports from its findings.json and build the HTML report (Allure 3)"
-    )
-    add_report_arguments(report)
-    report.set_defaults(command=_report)
-
-
-def _report(args: argparse.Namespace) -> int:
-    from probity.cli.report import run_report
-
-    return run_report(args)
-
-
-def _add_review(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from probity.cli.review import add_review_arguments
-
-    review = commands.add_parser(
-        "review", help="review the design documents (reference, blueprint, DDL) against the policy before building"
-    )
-    add_review_arguments(review)
-    review.set_defaults(command=_review)
-
-
-def _review(args: argparse.Namespace) -> int:
-    from probity.cli.review import run_review
-
-    return run_review(args)
-
-
-def _add_observe(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from probity.cli.observe import add_observe_arguments
-
-    observe = commands.add_parser(
-        "observe", help="judge recorded traffic (a HAR file) against the contract; --replay to probe its SQL"
-    )
-    add_observe_arguments(observe)
-    observe.set_defaults(command=_observe)
-
-
-def _observe(args: argparse.Namespace) -> int:
-    from probity.cli.observe import run_observe
-
-    return run_observe(args)
 
 
 def _add_contract(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -169,10 +138,4 @@ def _add_contract_diff(actions: argparse._SubParsersAction[argparse.ArgumentPars
     diff.add_argument(
         "--header", action="append", default=[], metavar="'NAME: VALUE'", help="send this header (repeatable)"
     )
-    diff.set_defaults(command=_contract_diff)
-
-
-def _contract_diff(args: argparse.Namespace) -> int:
-    from probity.cli.contract import run_diff
-
-    return run_diff(args)
+    diff.set_defaults(command=_lazy("probity.cli.contract", "run_diff"))
