@@ -150,6 +150,9 @@ def test_recorded_traffic_is_validated_and_its_sql_is_inconclusive(
     }
     assert findings["run"]["read_only"] is True
     assert "5 recorded exchanges from clinic.har" in findings["run"]["notes"]
+    assert findings["run"]["gate"]["exit_code"] == 1  # the same gate as a run's, and the same reports
+    (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("observe-")]
+    assert {"junit.xml", "matrix.md", "allure-results"} <= {p.name for p in folder.iterdir()}
 
 
 def test_replayed_traffic_is_tied_to_its_sql(clinic: EmbeddedStack, har: Path, tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Every recorded exchange is validated against the contract; with ``--replay`` each request is sent again (to the
 embedded target or ``--base-url``, state-changing ones only to allow-listed hosts) so its SQL is tied to it
-and probed. Findings go to ``reports/<run-id>/findings.json``, as ``probity run`` writes them.
+and probed. Findings and every other report go to ``reports/<run-id>/``, and the same gate decides the exit
+code, as for ``probity run``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from probity.cli.gate import add_gate_arguments, copy_junit, gate_options, judge
 from probity.cli.project import find_project
 from probity.cli.summary import print_summary
 from probity.core.errors import ConfigError
@@ -20,7 +22,8 @@ from probity.core.runs import new_run_dir
 from probity.core.target import Target, load_target
 from probity.core.trace import Attribution
 from probity.engine.traffic import ObserveOptions, observe_har
-from probity.reporting.findings_json import point_latest, write_findings
+from probity.reporting.findings_json import point_latest
+from probity.reporting.outputs import write_outputs
 
 __all__ = ["add_observe_arguments", "run_observe"]
 
@@ -42,12 +45,14 @@ def add_observe_arguments(parser: argparse.ArgumentParser) -> None:
         default="traceparent",
         help="tie SQL to replayed requests by the backend's SQL comments (exact) or by fences",
     )
+    add_gate_arguments(parser)
 
 
 def run_observe(args: argparse.Namespace, console: Console | None = None) -> int:
-    """Judge the HAR file as *args* say; print the summary; return the exit code (1 when anything failed)."""
+    """Judge the HAR file as *args* say; print the summary; return the gate's exit code, as ``probity run``."""
     out = console or Console()
     target = _target(args.target)
+    gate = gate_options(target, args)  # a bad threshold or waivers file fails before anything is sent
     reports = find_project().reports_dir
     run_dir = new_run_dir(reports, prefix="observe")
     out.print(f"[bold]probity observe[/] {run_dir.name}: {args.har} against target [cyan]{target.name}[/]")
@@ -63,10 +68,12 @@ def run_observe(args: argparse.Namespace, console: Console | None = None) -> int
             attribution=Attribution(args.attribution),
         )
     )
-    findings = write_findings(report, run_dir)
+    record, verdict = judge(report, gate)
+    written = write_outputs(record, run_dir)
     point_latest(reports, run_dir)
-    print_summary(out, report, findings)
-    return report.exit_code
+    copy_junit(run_dir, args.junit)
+    print_summary(out, report, written[0], verdict)
+    return verdict.exit_code
 
 
 def _target(path: Path | None) -> Target:
