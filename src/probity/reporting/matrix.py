@@ -167,8 +167,9 @@ def _cell(results: Sequence[Result]) -> Cell:
     outcome = worst(r.outcome for r in results)
     if outcome is None:
         return Cell(Outcome.INCONCLUSIVE, (), {})
-    rules = tuple(sorted({r.rule for r in results if r.outcome is outcome}))
-    return Cell(outcome, rules, _count(r.outcome for r in results))
+    # A rule id reads like a finding ("…inlined_input"); for what did not apply, name the checks instead.
+    named = (r.check if outcome is Outcome.NOT_APPLICABLE else r.rule for r in results if r.outcome is outcome)
+    return Cell(outcome, tuple(sorted(set(named))), _count(r.outcome for r in results))
 
 
 def _count(outcomes: Iterable[Outcome]) -> dict[str, int]:
