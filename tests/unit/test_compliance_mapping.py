@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
+
 import pytest
 
 from probity.core.compliance import controls_for, frameworks
@@ -51,3 +54,13 @@ def test_a_control_lists_a_check_once() -> None:
     for framework in frameworks():
         for control in framework.controls:
             assert len(control.checks) == len(set(control.checks)), f"{framework.id} {control.id}"
+
+
+@pytest.mark.parametrize("name", ["probity.core.compliance", "probity.core.findings"])
+def test_the_docstring_examples_of_the_mapping_hold(name: str) -> None:
+    runner = doctest.DocTestRunner()
+    tests = doctest.DocTestFinder().find(importlib.import_module(name))
+    for test in tests:
+        runner.run(test)
+    assert runner.failures == 0
+    assert sum(len(test.examples) for test in tests) > 0

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Category", "Outcome", "Result", "Severity"]
+from probity.core.compliance import controls_for
+
+__all__ = ["Category", "Outcome", "Result", "Severity", "finding"]
 
 
 class Outcome(StrEnum):
@@ -84,3 +86,23 @@ class Result:
         """A stable identity for de-duplication, waivers and history: rule, operation and message."""
         digest = hashlib.sha256(f"{self.rule}|{self.operation}|{self.message}".encode()).hexdigest()
         return f"{self.rule}:{digest[:12]}"
+
+
+def finding(
+    check: str,
+    rule: str,
+    category: Category,
+    outcome: Outcome,
+    operation: str,
+    message: str = "",
+    severity: Severity = Severity.INFO,
+    evidence: dict[str, Any] | None = None,
+) -> Result:
+    """A result citing the controls *check* bears on; *severity* counts only for a failure (else INFO).
+
+    >>> r = finding("audit_insert", "audit_insert.x", Category.AUDIT, Outcome.PASS, "GET /x", severity=Severity.HIGH)
+    >>> r.severity, r.controls
+    (<Severity.INFO: 'info'>, ('HIPAA 164.312(a)(2)(i)', 'HIPAA 164.312(b)'))
+    """
+    kept = severity if outcome is Outcome.FAIL else Severity.INFO
+    return Result(check, rule, category, outcome, operation, message, kept, controls_for(check), dict(evidence or {}))

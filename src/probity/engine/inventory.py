@@ -18,9 +18,8 @@ from probity.contracts.differences import DiffReport, Implemented, OperationResu
 from probity.contracts.live import default_openapi_url, fetch_openapi
 from probity.contracts.normalize import HTTP_METHODS, join_path, server_prefix
 from probity.contracts.probe import probe_contract
-from probity.core.compliance import controls_for
 from probity.core.errors import BackendError
-from probity.core.findings import Category, Outcome, Result, Severity
+from probity.core.findings import Category, Outcome, Result, Severity, finding
 
 __all__ = [
     "CHECK",
@@ -169,14 +168,4 @@ def _result(
     severity: Severity = Severity.INFO,
     evidence: dict[str, Any] | None = None,
 ) -> Result:
-    return Result(
-        check=CHECK,
-        rule=rule,
-        category=Category.CONTRACT,
-        outcome=outcome,
-        operation=operation,
-        message=message,
-        severity=severity if outcome is Outcome.FAIL else Severity.INFO,
-        controls=controls_for(CHECK),
-        evidence=evidence or {},
-    )
+    return finding(CHECK, rule, Category.CONTRACT, outcome, operation, message, severity, evidence)

@@ -26,7 +26,7 @@ from requests.structures import CaseInsensitiveDict
 
 from probity.core.compliance import controls_for
 from probity.core.errors import BackendError, ConfigError
-from probity.core.findings import Category, Outcome, Result, Severity
+from probity.core.findings import Category, Outcome, Result, Severity, finding
 from probity.core.policy import Policy
 from probity.core.principals import Principals
 from probity.core.redact import Redactor
@@ -215,17 +215,8 @@ class ContractCheck:
         evidence: dict[str, Any] = {"principal": principal, "status": status}
         if details:
             evidence["details"] = list(details)
-        return Result(
-            check=CHECK,
-            rule=rule,
-            category=Category.CONTRACT,
-            outcome=outcome,
-            operation=matched.label,
-            message=message,
-            severity=self.policy.severity(rule, severity) if outcome is Outcome.FAIL else Severity.INFO,
-            controls=controls_for(CHECK),
-            evidence=evidence,
-        )
+        severity = self.policy.severity(rule, severity)
+        return finding(CHECK, rule, Category.CONTRACT, outcome, matched.label, message, severity, evidence)
 
 
 def describe_error(error: Exception) -> str:

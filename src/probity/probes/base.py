@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from probity.core.catalog import Catalog, TaggedCatalog
-from probity.core.compliance import controls_for
-from probity.core.findings import Category, Outcome, Result, Severity
+from probity.core.findings import Category, Outcome, Result, Severity, finding
 from probity.core.policy import Policy
 from probity.core.principals import Principal
 from probity.core.redact import MASK, Redactor
@@ -102,17 +101,9 @@ class ProbeContext:
         evidence: dict[str, Any] | None = None,
     ) -> Result:
         """A result of *probe* about this operation, with the policy's severity and the probe's controls."""
-        return Result(
-            check=probe,
-            rule=rule,
-            category=category,
-            outcome=outcome,
-            operation=self.operation.label,
-            message=message,
-            severity=self.policy.severity(rule, severity) if outcome is Outcome.FAIL else Severity.INFO,
-            controls=controls_for(probe),
-            evidence={"principal": self.principal.name if self.principal else None, **(evidence or {})},
-        )
+        severity = self.policy.severity(rule, severity)
+        evidence = {"principal": self.principal.name if self.principal else None, **(evidence or {})}
+        return finding(probe, rule, category, outcome, self.operation.label, message, severity, evidence)
 
 
 class Probe(Protocol):

@@ -18,8 +18,7 @@ from sqlglot.errors import SqlglotError
 
 from probity.contracts.model import Operation
 from probity.core.catalog import Catalog, TaggedCatalog
-from probity.core.compliance import controls_for
-from probity.core.findings import Category, Outcome, Result, Severity
+from probity.core.findings import Category, Outcome, Result, Severity, finding
 from probity.core.policy import Policy
 from probity.core.redact import Redactor
 from probity.review.blueprint import Blueprint, Endpoint, SqlBlock, SqlStatement
@@ -92,17 +91,8 @@ class ReviewContext:
     ) -> Result:
         """A result of the check *rule* belongs to (``review.tenancy.unscoped`` → ``review.tenancy``)."""
         check = ".".join(rule.split(".")[:2])
-        return Result(
-            check=check,
-            rule=rule,
-            category=Category.REVIEW,
-            outcome=outcome,
-            operation=subject.label,
-            message=message,
-            severity=self.policy.severity(rule, severity) if outcome is Outcome.FAIL else Severity.INFO,
-            controls=controls_for(check),
-            evidence=dict(evidence or {}),
-        )
+        severity = self.policy.severity(rule, severity)
+        return finding(check, rule, Category.REVIEW, outcome, subject.label, message, severity, dict(evidence or {}))
 
     def statement_evidence(self, reviewed: Reviewed, **extra: Any) -> dict[str, Any]:
         """Where a statement is and what it says (documents hold no values, but a pasted one is scrubbed)."""

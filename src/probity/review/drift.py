@@ -18,9 +18,8 @@ from typing import Any
 import psycopg
 
 from probity.core.catalog import Catalog, Table
-from probity.core.compliance import controls_for
 from probity.core.errors import ConfigError
-from probity.core.findings import Category, Outcome, Result, Severity
+from probity.core.findings import Category, Outcome, Result, Severity, finding
 from probity.sql import catalog_from_database
 
 __all__ = ["drift", "live_catalog"]
@@ -113,14 +112,4 @@ def _index_lists(table: Table) -> dict[tuple[str, ...], str]:
 def _result(
     operation: str, rule: str, message: str, severity: Severity, outcome: Outcome = Outcome.FAIL, **evidence: Any
 ) -> Result:
-    return Result(
-        check=CHECK,
-        rule=f"{CHECK}.{rule}",
-        category=Category.REVIEW,
-        outcome=outcome,
-        operation=operation,
-        message=message,
-        severity=severity if outcome is Outcome.FAIL else Severity.INFO,
-        controls=controls_for(CHECK),
-        evidence=dict(evidence),
-    )
+    return finding(CHECK, f"{CHECK}.{rule}", Category.REVIEW, outcome, operation, message, severity, evidence)
