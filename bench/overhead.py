@@ -44,7 +44,8 @@ from probity.core.trace import Attribution
 from probity.engine import run as engine_run
 from probity.engine.auth import TokenBroker
 from probity.engine.contract_run import PassOutcome, run_contract_pass
-from probity.engine.observer import Observer, fold
+from probity.engine.judge_process import judged_aside
+from probity.engine.observer import Observer, ObserverHooks, fold
 from probity.engine.plan import Pass, RunPlan, default_passes, never_sent
 from probity.engine.sqlview import embedded_view
 from probity.runtime.stack import EmbeddedStack
@@ -163,11 +164,9 @@ def _fenced(setup: Setup, number: int) -> Timing:
 
 def run_probity(setup: Setup, number: int, variant: str, mode: Attribution, plan: RunPlan) -> Timing:
     """One Probity pass (and what a run does after it) with the SQL view of *mode*."""
-    documents = setup.documents
     with ExitStack() as scope:
         started, cpu = time.perf_counter(), time.process_time()
-        view = embedded_view(setup.stack, mode, scope)
-        observer = Observer(view, documents.policy, documents.principals, documents.contract, _redactor(setup))
+        observer = _observer(setup, mode, scope)
         outcome = _pass(setup, plan, observer)
         passed, cpu = time.perf_counter(), time.process_time() - cpu
         setup.stack.reset()  # as a run does before these checks, untimed as every reset here
@@ -181,12 +180,23 @@ def run_probity(setup: Setup, number: int, variant: str, mode: Attribution, plan
     return Timing(variant, number, pass_seconds, cpu, after, outcome.scenarios, observer.probed, failing, inconclusive)
 
 
-def _pass(setup: Setup, plan: RunPlan, observer: Observer | None) -> PassOutcome:
+def _observer(setup: Setup, mode: Attribution, scope: ExitStack) -> ObserverHooks:
+    """The observer as ``probity run`` makes it: with traceparents, judging in a process of its own."""
+    documents, redactor = setup.documents, _redactor(setup)
+
+    def build(closing: ExitStack) -> Observer:
+        view = embedded_view(setup.stack, mode, closing)
+        return Observer(view, documents.policy, documents.principals, documents.contract, redactor)
+
+    return judged_aside(build, redactor, scope) if mode is Attribution.TRACEPARENT else build(scope)
+
+
+def _pass(setup: Setup, plan: RunPlan, observer: ObserverHooks | None) -> PassOutcome:
     broker = TokenBroker(plan.api_root, setup.documents.principals)
     return run_contract_pass(setup.documents.contract, plan, setup.run_pass, broker, _redactor(setup), observer)
 
 
-def _after_pass(setup: Setup, observer: Observer) -> engine_run.RunReport:
+def _after_pass(setup: Setup, observer: ObserverHooks) -> engine_run.RunReport:
     """What ``probity run`` does after its passes, timed as it runs it (the run's own private steps: the
     benchmark measures exactly them), on a database reset to its seed as in a run."""
     report = engine_run.RunReport("bench", "bench", setup.plan.api_root, setup.plan.seed, False, "")

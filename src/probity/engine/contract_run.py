@@ -24,7 +24,7 @@ from probity.core.redact import Redactor
 from probity.engine.auth import TokenBroker
 from probity.engine.builtin_checks import describe
 from probity.engine.confirm import body_conforms
-from probity.engine.observer import Observer
+from probity.engine.observer import ObserverHooks
 from probity.engine.plan import SAFE_METHODS, Pass, RunPlan
 
 __all__ = ["PassOutcome", "run_contract_pass", "unexercised"]
@@ -50,7 +50,7 @@ def run_contract_pass(
     run_pass: Pass,
     broker: TokenBroker,
     redactor: Redactor,
-    observer: Observer | None = None,
+    observer: ObserverHooks | None = None,
 ) -> PassOutcome:
     """Run schemathesis once, as *run_pass* says, and collect typed results; *observer* probes every call."""
     import schemathesis
@@ -67,7 +67,7 @@ def run_contract_pass(
 
 
 @contextmanager
-def _observed(observer: Observer | None) -> Iterator[None]:
+def _observed(observer: ObserverHooks | None) -> Iterator[None]:
     """Register the observer's hooks for one pass; schemathesis only takes call hooks globally."""
     if observer is None:
         yield

@@ -10,9 +10,11 @@ from __future__ import annotations
 import random
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,8 @@ from probity.engine.contract_run import PassOutcome, run_contract_pass
 from probity.engine.cross_tenant import cross_tenant_access
 from probity.engine.function_level import function_level_authorization
 from probity.engine.inventory import contract_inventory
-from probity.engine.observer import Observer, fold
+from probity.engine.judge_process import judged_aside
+from probity.engine.observer import Observer, ObserverHooks, SqlView, fold
 from probity.engine.plan import Pass, RunPlan, default_passes, is_write_allowed, never_sent
 from probity.engine.security_headers import security_headers
 from probity.engine.session_revocation import session_revocation
@@ -186,16 +189,25 @@ def _embedded(options: RunOptions, scope: ExitStack) -> EmbeddedStack | None:
 
 def _observer(
     options: RunOptions, documents: _Documents, stack: EmbeddedStack | None, scope: ExitStack, report: RunReport
-) -> Observer | None:
+) -> ObserverHooks | None:
+    view_of: Callable[[ExitStack], SqlView]
     if stack is not None:
-        view = embedded_view(stack, options.attribution, scope)
+        view_of = partial(embedded_view, stack, options.attribution)
     elif options.dsn is not None:
-        view = remote_view(options.dsn, options.attribution, scope, options.backend_user)
+        view_of = partial(remote_view, options.dsn, options.attribution, backend_user=options.backend_user)
     else:
         report.notes.append("no database access (--dsn): SQL probes could not observe anything")
         return None
-    report.notes.append(f"SQL attribution by {options.attribution}")
-    return Observer(view, documents.policy, documents.principals, documents.contract, _redactor(documents.policy))
+    redactor = _redactor(documents.policy)
+
+    def build(closing: ExitStack) -> Observer:
+        return Observer(view_of(closing), documents.policy, documents.principals, documents.contract, redactor)
+
+    if options.attribution is not Attribution.TRACEPARENT:  # fences judge each request before the next one
+        report.notes.append(f"SQL attribution by {options.attribution}")
+        return build(scope)
+    report.notes.append(f"SQL attribution by {options.attribution}, judged in a process of its own")
+    return judged_aside(build, redactor, scope)
 
 
 def _api_root(options: RunOptions, stack: EmbeddedStack | None) -> str:
@@ -228,7 +240,7 @@ def _contract_passes(
     documents: _Documents,
     report: RunReport,
     stack: EmbeddedStack | None,
-    observer: Observer | None,
+    observer: ObserverHooks | None,
 ) -> None:
     passes = _passes(options, documents.principals)
     report.passes = list(passes)
@@ -270,7 +282,7 @@ def _plan(options: RunOptions, documents: _Documents, report: RunReport, passes:
 
 
 def _http_checks(
-    documents: _Documents, report: RunReport, stack: EmbeddedStack | None, observer: Observer | None = None
+    documents: _Documents, report: RunReport, stack: EmbeddedStack | None, observer: ObserverHooks | None = None
 ) -> None:
     """Cross-tenant access, function-level authorization and session revocation, on a fresh seed."""
     if stack is not None:
@@ -302,7 +314,9 @@ def _with_policy_severity(result: Result, policy: Policy) -> Result:
     return replace(result, severity=policy.severity(result.rule, result.severity))
 
 
-def _probe_results(options: RunOptions, documents: _Documents, report: RunReport, observer: Observer | None) -> None:
+def _probe_results(
+    options: RunOptions, documents: _Documents, report: RunReport, observer: ObserverHooks | None
+) -> None:
     """Fold what the probes concluded; without a SQL view, every SQL probe is INCONCLUSIVE everywhere."""
     if observer is None:
         report.results += [_blind(check, operation) for operation in report.operations for check in PROBES_BY_NAME]
@@ -313,7 +327,7 @@ def _probe_results(options: RunOptions, documents: _Documents, report: RunReport
     report.notes.append(f"{observer.probed} requests probed against their SQL")
 
 
-def _oversized_pages(documents: _Documents, report: RunReport, observer: Observer) -> None:
+def _oversized_pages(documents: _Documents, report: RunReport, observer: ObserverHooks) -> None:
     """Ask every paginated list for far more than the policy's maximum, so the cap is seen to hold."""
     pagination = documents.policy.pagination
     principal = report.passes[0].pinned

@@ -135,3 +135,55 @@ def test_memory_stays_flat_over_many_batches(log: ScriptedLog) -> None:
         assert all(len(t.statements) == 3 for t in traces.values()) and len(traces) == 16
         sizes.append(collector.buffered + collector.waiting)
     assert max(sizes) <= 2 and sizes[-1] == sizes[5]
+
+
+# -- hold: a reader that hears of a request only after it was sent (the judging process) ----------------------
+
+TP_LATE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def _late_request(log: ScriptedLog, collector: Collector) -> None:
+    """r0 is begun; "late" is sent meanwhile, its SQL logged and read by r0's drain before "late" is begun."""
+    first = collector.begin("r0")
+    log.statement(f"SELECT 'r0' /*traceparent='{first}'*/", "a", vxid="3/1")
+    log.statement("BEGIN", "b", vxid="4/1")
+    log.statement(f"SELECT 'late' /*traceparent='{TP_LATE}'*/", "b", vxid="4/1")
+    log.statement("COMMIT", "b", vxid="4/1")
+    collector.finish("r0", _exchange(first))
+    assert [s.text for s in collector.drain()["r0"].statements] == ["SELECT 'r0'"]
+
+
+def test_a_request_begun_after_its_statements_were_read_gets_them_when_held(log: ScriptedLog) -> None:
+    collector = _collector(log)
+    collector.hold(collector.position)  # the reader knew of every request sent so far: only r0
+    _late_request(log, collector)
+    assert collector.begin("late", TP_LATE) == TP_LATE
+    collector.finish("late", _exchange(TP_LATE))
+    trace = collector.drain()["late"]
+    assert [s.text for s in trace.statements] == ["BEGIN", "SELECT 'late'", "COMMIT"]
+    assert trace.observed and trace.conclusive
+
+
+def test_without_a_hold_those_statements_are_gone(log: ScriptedLog) -> None:
+    # Why the hold exists: the drain for r0 dropped what no open request could claim.
+    collector = _collector(log)
+    _late_request(log, collector)
+    collector.begin("late", TP_LATE)
+    collector.finish("late", _exchange(TP_LATE))
+    assert collector.drain()["late"].statements == ()
+
+
+def test_a_hold_moved_on_lets_the_collector_forget(log: ScriptedLog) -> None:
+    collector = _collector(log)
+    collector.hold(collector.position)
+    for n in range(20):
+        tp = collector.begin(f"r{n}")
+        log.statement(f"SELECT {n} /*traceparent='{tp}'*/", f"s{n % 3}")
+        collector.finish(f"r{n}", _exchange(tp))
+        collector.drain()
+    held = collector.buffered  # everything since the hold: twenty requests and their sync markers
+    collector.hold(collector.position)
+    last = collector.begin("last")
+    collector.finish("last", _exchange(last))
+    collector.drain()  # trims to the new hold: only last's sync marker is newer
+    assert held >= 20 and collector.buffered <= 2

@@ -1,0 +1,256 @@
+"""Judge in a process of its own: reading the statement log, attribution and probes away from the requests.
+
+Why: schemathesis sends one request, waits for the backend, then makes the next case, so a run keeps about
+one core busy. Judging on a thread of the same process takes that process's GIL from the loop that makes and
+sends the cases, and the run gets slower by nearly all the judging's CPU time; in a process of its own the
+judging runs on a core that would otherwise wait. Only with traceparent attribution: fences need each request
+judged before the next one is sent.
+
+The sending side (:class:`ProcessObserver`) keeps the observer's API and posts every exchange to the judging
+process, which runs an ordinary :class:`~probity.engine.observer.Observer` built there (its own log reader,
+marker and read-back connections: nothing of the sender's is shared). Messages go through a pipe, synchronously:
+a request's "begin" is in the pipe before the request is sent. The judging process reads the pipe on a thread
+of its own, so the sender never waits on a judge that is busy, and knows when it has heard of every request
+sent so far (the pipe and its queue are empty): the log's position then is a point nothing of a request still
+to come is older than (:meth:`~probity.capture.collector.Collector.hold`), which keeps attribution exact.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import signal
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from probity.capture.traceparent import new_traceparent
+from probity.core.errors import HarnessError
+from probity.core.findings import Result
+from probity.core.redact import Redactor
+from probity.core.trace import Exchange
+from probity.engine.observer import About, Observer, ObserverHooks
+
+__all__ = ["ProcessObserver", "judged_aside"]
+
+Build = Callable[[ExitStack], Observer]  # makes the observer, in the judging process, closing what it opens
+STOP_TIMEOUT = 10.0  # seconds the judging process has to close its connections before it is killed
+# Smaller batches than in-process: a sync marker costs the sender nothing here, and a request that must wait
+# for every earlier one to be judged (a barrier, see observer.BARRIER_METHODS) then waits for fewer.
+JUDGE_BATCH = 8
+SWITCH_INTERVAL = 0.001  # seconds: the pipe's reader gets the GIL soon, so the sender's writes never block long
+
+
+def judged_aside(build: Build, redactor: Redactor, scope: ExitStack) -> ProcessObserver:
+    """A :class:`ProcessObserver` whose judging process *build* s its observer; stopped with *scope*."""
+    observer = ProcessObserver.start(build, redactor)
+    scope.callback(observer.stop)
+    return observer
+
+
+@dataclass
+class ProcessObserver(ObserverHooks):
+    """The observer's API on the sending side; the judging happens in a child process."""
+
+    redactor: Redactor
+    process: multiprocessing.process.BaseProcess
+    connection: Connection
+    results: list[Result] = field(default_factory=list)
+    probed: int = 0
+    _open: dict[int, tuple[str, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _secrets: list[str] = field(default_factory=list)  # the redactor's secrets the judge was told of
+
+    @classmethod
+    def start(cls, build: Build, redactor: Redactor) -> ProcessObserver:
+        # fork: the judge starts at once with everything loaded, and *build* need not be picklable
+        context = multiprocessing.get_context("fork")
+        ours, theirs = context.Pipe()
+        process = context.Process(target=_serve, args=(build, theirs), name="probity-judge", daemon=True)
+        process.start()
+        theirs.close()
+        observer = cls(redactor, process, ours, _secrets=list(redactor.secrets))
+        try:
+            observer._answer("ready")
+        except BaseException:
+            observer.stop()
+            raise
+        return observer
+
+    def begin(self, exchange_id: str) -> str:
+        traceparent = new_traceparent()
+        self._post(("begin", exchange_id, traceparent))  # before the request is sent: see the module's doc
+        return traceparent
+
+    def finished(self, exchange_id: str, exchange: Exchange, about: About) -> None:
+        self._post(("finish", exchange_id, exchange, about))
+
+    def conclude(self, exchange_id: str, exchange: Exchange, about: About) -> None:
+        self._post(("conclude", exchange_id, exchange, about))
+        self.flush()
+
+    def flush(self) -> None:
+        self._post(("flush",))
+        results, probed, failure = self._answer("flushed")
+        self.results.extend(results)
+        self.probed = probed
+        if failure is not None:
+            raise failure
+
+    def stop(self) -> None:
+        """End the judging process (what it judged was fetched by the last flush)."""
+        if self.process.is_alive():
+            with suppress(OSError):
+                self.connection.send(("stop",))
+            self.process.join(STOP_TIMEOUT)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.connection.close()
+
+    def _post(self, message: tuple[Any, ...]) -> None:
+        if self.redactor.secrets != self._secrets:  # a token fetched meanwhile: the judge masks it too
+            self._secrets = list(self.redactor.secrets)
+            self._send(("secrets", self._secrets))
+        self._send(message)
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        try:
+            self.connection.send(message)
+        except OSError as exc:
+            raise self._ended() from exc
+
+    def _answer(self, kind: str) -> tuple[Any, ...]:
+        """The judge's next answer, which must be *kind*, without its kind."""
+        try:
+            answer: tuple[Any, ...] = self.connection.recv()
+        except (EOFError, OSError) as exc:
+            raise self._ended() from exc
+        if answer[0] == "failed":  # it could not start
+            raise answer[1]
+        assert answer[0] == kind, f"expected {kind!r}, the judging process answered {answer[0]!r}"
+        return answer[1:]
+
+    def _ended(self) -> HarnessError:
+        self.process.join(1.0)
+        code = self.process.exitcode
+        return HarnessError(
+            f"Probity's judging process ended unexpectedly (exit code {code}); "
+            f"the {len(self.results)} results judged before are kept, the requests since are not judged"
+        )
+
+
+# -- the judging process ----------------------------------------------------------------------------------------
+
+
+def _serve(build: Build, connection: Connection) -> None:
+    """The judging process: build the observer, then judge what the pipe brings until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sender's to handle; it stops us
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    with ExitStack() as scope:
+        try:
+            observer = build(scope)
+        except BaseException as exc:
+            connection.send(("failed", _portable(exc)))
+            return
+        _Judge(observer, connection).serve()
+
+
+class _Judge:
+    """Takes the sender's messages in order and judges full batches, on one thread (besides the pipe's reader):
+    no log read can come between "the pipe is empty" and the hold taken then."""
+
+    def __init__(self, observer: Observer, connection: Connection) -> None:
+        self.observer = observer
+        self.collector = observer.view.collector
+        observer.batch = sys.maxsize  # no judging thread of its own: batches are judged here, in order
+        self.connection = connection
+        self.inbox: deque[tuple[Any, ...]] = deque()
+        self.arrived = threading.Condition()
+        self.reported = 0  # results already sent back
+        self.failure: BaseException | None = None  # what stopped a step, raised on the sending side
+
+    def serve(self) -> None:
+        threading.Thread(target=self._read, name="probity-judge-pipe", daemon=True).start()
+        self.connection.send(("ready",))
+        while (message := self._next()) is not None and message[0] != "stop":
+            self._handle(message)
+            if self.collector.waiting >= JUDGE_BATCH:
+                self._judge(reply=False)
+
+    def _read(self) -> None:
+        """Move every message from the pipe to the inbox as soon as it arrives: the sender never blocks. A
+        message is taken out of the pipe only under the inbox's lock, so it is always in one of the two."""
+        message: tuple[Any, ...] = ()
+        while message[:1] != ("stop",):
+            try:
+                self.connection.poll(None)
+                with self.arrived:
+                    message = self.connection.recv()
+                    self._deliver(message)
+            except (EOFError, OSError):  # the sender is gone
+                message = ("stop",)
+                with self.arrived:
+                    self._deliver(message)
+
+    def _deliver(self, message: tuple[Any, ...]) -> None:
+        self.inbox.append(message)
+        self.arrived.notify()
+
+    def _readable(self) -> bool:
+        try:
+            return self.connection.poll(0)
+        except (EOFError, OSError):
+            return True  # the reader takes the end of the pipe as a stop
+
+    def _next(self) -> tuple[Any, ...] | None:
+        with self.arrived:
+            if not self.inbox and not self._readable():
+                # Every request sent so far is known here: nothing of one still to come is older than this.
+                self.collector.hold(self.collector.position)
+            while not self.inbox:
+                self.arrived.wait()
+            return self.inbox.popleft()
+
+    def _handle(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "begin":
+            self.observer.begin(message[1], message[2])
+        elif kind == "finish":
+            self.observer.finished(message[1], message[2], message[3])
+        elif kind == "conclude":
+            self._keeping_failure(lambda: self.observer.conclude(message[1], message[2], message[3]))
+        elif kind == "secrets":
+            for secret in message[1]:
+                self.observer.redactor.add_secret(secret)
+        elif kind == "flush":
+            self._judge(reply=True)
+
+    def _judge(self, reply: bool) -> None:
+        self._keeping_failure(self.observer.flush)
+        if reply:
+            failure, self.failure = self.failure, None
+            results = self.observer.results[self.reported :]
+            self.reported = len(self.observer.results)
+            self.connection.send(("flushed", results, self.observer.probed, failure))
+
+    def _keeping_failure(self, step: Callable[[], None]) -> None:
+        """Run *step*; what stops it is raised on the sending side at its next flush, as a thread's would be."""
+        try:
+            step()
+        except Exception as exc:
+            self.failure = _portable(exc)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """*exc* if it crosses the pipe intact, else a HarnessError with its message."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return HarnessError(f"{type(exc).__name__}: {exc}")
+    return exc

@@ -1,0 +1,111 @@
+"""The judging process: exchanges posted from the sending side are judged in a forked process that follows the
+statement log itself; results, redaction of secrets learnt later, and a judge that dies or cannot start."""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from probity.capture.collector import Collector
+from probity.capture.follow import LogFollower
+from probity.contracts.load import load_contract
+from probity.core.errors import HarnessError
+from probity.core.findings import Outcome
+from probity.core.policy import load_policy
+from probity.core.principals import load_principals
+from probity.core.redact import Redactor
+from probity.core.trace import Attribution, Exchange
+from probity.engine.judge_process import ProcessObserver, judged_aside
+from probity.engine.observer import Observer, SqlView
+from probity.sql import catalog_from_ddl
+
+CLINIC = Path(__file__).resolve().parents[3] / "contracts" / "clinic"
+DDL = Path(__file__).resolve().parents[3] / "fixtures" / "clinic" / "schema.sql"
+LEAKED = "tok_live_9f8e7d6c5b4a"  # a token the sending side learns after the judge started
+LABEL = "GET /patients"
+
+
+class JsonLog:
+    """A jsonlog file the test writes as PostgreSQL would; the judging process follows it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.write_text("", encoding="utf-8")
+        self.lines = 0
+
+    def statement(self, sql: str, session: str, vxid: str) -> None:
+        for message in (f"statement: {sql}", "duration: 0.010 ms"):
+            self.lines += 1
+            record = {
+                "timestamp": "2026-11-24 10:00:00.000 UTC", "user": "clinic_app", "dbname": "clinic",
+                "session_id": session, "line_num": self.lines, "vxid": vxid, "error_severity": "LOG",
+                "message": message, "backend_type": "client backend",
+            }  # fmt: skip
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+
+def _build(log: JsonLog, redactor: Redactor) -> Observer:
+    policy = load_policy(CLINIC / "policy.yaml")
+    collector = Collector(LogFollower(log.path), Attribution.TRACEPARENT, settle=0)
+    view = SqlView(collector, catalog_from_ddl(DDL.read_text(encoding="utf-8")))
+    principals = load_principals(CLINIC / "principals.yaml")
+    return Observer(view, policy, principals, load_contract(CLINIC / "openapi.yaml"), redactor)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> JsonLog:
+    return JsonLog(tmp_path / "postgresql.json")
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    policy = load_policy(CLINIC / "policy.yaml")
+    return Redactor(policy.redact_headers, policy.phi.fields, policy.canary_values())
+
+
+def _unscoped_read(observer: ProcessObserver, log: JsonLog, exchange_id: str, body: bytes) -> None:
+    traceparent = observer.begin(exchange_id)
+    log.statement(f"SELECT id, mrn FROM patients /*traceparent='{traceparent}'*/", "s1", "3/1")
+    exchange = Exchange("GET", "http://api/patients", LABEL, 200, response_body=body, traceparent=traceparent)
+    observer.finished(exchange_id, exchange, (LABEL, "northwind_admin", ()))
+
+
+def test_the_judge_ties_sql_follows_the_log_and_masks_secrets_learnt_later(log: JsonLog, redactor: Redactor) -> None:
+    with ExitStack() as scope:
+        observer = judged_aside(lambda _: _build(log, redactor), redactor, scope)
+        redactor.add_secret(LEAKED)  # after the fork: the judge only knows it if it is told
+        _unscoped_read(observer, log, "r1", json.dumps({"items": [{"note": LEAKED}]}).encode())
+        observer.flush()
+        assert observer.probed == 1 and observer.process.is_alive()
+    assert not observer.process.is_alive()
+    tenancy = [r for r in observer.results if r.check == "tenancy_filter"]
+    assert [r.outcome for r in tenancy] == [Outcome.FAIL]
+    assert tenancy[0].operation == LABEL and "patients" in tenancy[0].message
+    shown = json.dumps([r.evidence for r in observer.results])
+    assert "exchange" in tenancy[0].evidence and LEAKED not in shown and "***" in shown
+
+
+def test_a_judge_that_dies_is_a_clear_error_and_earlier_results_are_kept(log: JsonLog, redactor: Redactor) -> None:
+    with ExitStack() as scope:
+        observer = judged_aside(lambda _: _build(log, redactor), redactor, scope)
+        _unscoped_read(observer, log, "r1", b"[]")
+        observer.flush()
+        kept = list(observer.results)
+        observer.process.kill()
+        observer.process.join()
+        with pytest.raises(HarnessError, match="judging process ended unexpectedly.*results judged before are kept"):
+            _unscoped_read(observer, log, "r2", b"[]")
+            observer.flush()
+        assert observer.results == kept and kept
+
+
+def test_a_judge_that_cannot_start_says_why(redactor: Redactor) -> None:
+    def unreachable(_: ExitStack) -> Observer:
+        raise HarnessError("cannot read the target's catalog: connection refused")
+
+    with ExitStack() as scope, pytest.raises(HarnessError, match="cannot read the target's catalog"):
+        judged_aside(unreachable, redactor, scope)
