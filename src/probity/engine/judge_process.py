@@ -9,10 +9,12 @@ judged before the next one is sent.
 The sending side (:class:`ProcessObserver`) keeps the observer's API and posts every exchange to the judging
 process, which runs an ordinary :class:`~probity.engine.observer.Observer` built there (its own log reader,
 marker and read-back connections: nothing of the sender's is shared). Messages go through a pipe, synchronously:
-a request's "begin" is in the pipe before the request is sent. The judging process reads the pipe on a thread
-of its own, so the sender never waits on a judge that is busy, and knows when it has heard of every request
-sent so far (the pipe and its queue are empty): the log's position then is a point nothing of a request still
-to come is older than (:meth:`~probity.capture.collector.Collector.hold`), which keeps attribution exact.
+a request's "begin" is in the pipe before the request is sent. The judging process reads the pipe and the log
+on one thread, so when it finds the pipe empty it has heard of every request sent so far: the log's position
+then is a point nothing of a request still to come is older than
+(:meth:`~probity.capture.collector.Collector.hold`), which keeps attribution exact. The pipe's buffers are
+widened so the sender rarely waits for a judge busy with a batch. One thread and few wake-ups matter: on a
+small machine a helper process that keeps waking up slows the request loop even when it uses little CPU.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import signal
+import socket
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
@@ -42,8 +44,8 @@ Build = Callable[[ExitStack], Observer]  # makes the observer, in the judging pr
 STOP_TIMEOUT = 10.0  # seconds the judging process has to close its connections before it is killed
 # Smaller batches than in-process: a sync marker costs the sender nothing here, and a request that must wait
 # for every earlier one to be judged (a barrier, see observer.BARRIER_METHODS) then waits for fewer.
-JUDGE_BATCH = 8
-SWITCH_INTERVAL = 0.001  # seconds: the pipe's reader gets the GIL soon, so the sender's writes never block long
+JUDGE_BATCH = 4
+PIPE_BUFFER = 4 << 20  # bytes asked for each way (the kernel caps it at net.core.[rw]mem_max)
 
 
 def judged_aside(build: Build, redactor: Redactor, scope: ExitStack) -> ProcessObserver:
@@ -74,6 +76,7 @@ class ProcessObserver(ObserverHooks):
         process = context.Process(target=_serve, args=(build, theirs), name="probity-judge", daemon=True)
         process.start()
         theirs.close()
+        _widen(ours)
         observer = cls(redactor, process, ours, _secrets=list(redactor.secrets))
         try:
             observer._answer("ready")
@@ -151,71 +154,51 @@ class ProcessObserver(ObserverHooks):
 def _serve(build: Build, connection: Connection) -> None:
     """The judging process: build the observer, then judge what the pipe brings until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sender's to handle; it stops us
-    sys.setswitchinterval(SWITCH_INTERVAL)
     with ExitStack() as scope:
         try:
             observer = build(scope)
         except BaseException as exc:
             connection.send(("failed", _portable(exc)))
             return
+        _widen(connection)
         _Judge(observer, connection).serve()
 
 
+def _widen(connection: Connection) -> None:
+    """Let the pipe hold many exchanges: the sender writes on while the judge is busy with a batch."""
+    with socket.fromfd(connection.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as end:
+        for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+            end.setsockopt(socket.SOL_SOCKET, option, PIPE_BUFFER)
+
+
 class _Judge:
-    """Takes the sender's messages in order and judges full batches, on one thread (besides the pipe's reader):
-    no log read can come between "the pipe is empty" and the hold taken then."""
+    """Takes the sender's messages in order and judges full batches, all on one thread: no log read can come
+    between "the pipe is empty" and the hold taken then."""
 
     def __init__(self, observer: Observer, connection: Connection) -> None:
         self.observer = observer
         self.collector = observer.view.collector
         observer.batch = sys.maxsize  # no judging thread of its own: batches are judged here, in order
         self.connection = connection
-        self.inbox: deque[tuple[Any, ...]] = deque()
-        self.arrived = threading.Condition()
         self.reported = 0  # results already sent back
         self.failure: BaseException | None = None  # what stopped a step, raised on the sending side
 
     def serve(self) -> None:
-        threading.Thread(target=self._read, name="probity-judge-pipe", daemon=True).start()
         self.connection.send(("ready",))
-        while (message := self._next()) is not None and message[0] != "stop":
+        while (message := self._next())[0] != "stop":
             self._handle(message)
             if self.collector.waiting >= JUDGE_BATCH:
                 self._judge(reply=False)
 
-    def _read(self) -> None:
-        """Move every message from the pipe to the inbox as soon as it arrives: the sender never blocks. A
-        message is taken out of the pipe only under the inbox's lock, so it is always in one of the two."""
-        message: tuple[Any, ...] = ()
-        while message[:1] != ("stop",):
-            try:
-                self.connection.poll(None)
-                with self.arrived:
-                    message = self.connection.recv()
-                    self._deliver(message)
-            except (EOFError, OSError):  # the sender is gone
-                message = ("stop",)
-                with self.arrived:
-                    self._deliver(message)
-
-    def _deliver(self, message: tuple[Any, ...]) -> None:
-        self.inbox.append(message)
-        self.arrived.notify()
-
-    def _readable(self) -> bool:
+    def _next(self) -> tuple[Any, ...]:
         try:
-            return self.connection.poll(0)
-        except (EOFError, OSError):
-            return True  # the reader takes the end of the pipe as a stop
-
-    def _next(self) -> tuple[Any, ...] | None:
-        with self.arrived:
-            if not self.inbox and not self._readable():
+            if not self.connection.poll(0):
                 # Every request sent so far is known here: nothing of one still to come is older than this.
                 self.collector.hold(self.collector.position)
-            while not self.inbox:
-                self.arrived.wait()
-            return self.inbox.popleft()
+            message: tuple[Any, ...] = self.connection.recv()
+        except (EOFError, OSError):  # the sender is gone
+            return ("stop",)
+        return message
 
     def _handle(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
