@@ -89,6 +89,7 @@ class Collector:
         self._traces: dict[str, dict[str, int]] = {}  # trace id -> session -> the newest statement showing it
         self._markers: dict[str, int] = {}  # marker text -> sequence number, while it may matter
         self._claimed: set[int] = set()  # statements already given to a request
+        self._trimmed = -1  # the horizon of the last trim
         self._open: dict[str, _Open] = {}
         self._finished: list[_Finished] = []  # finished exchanges not yet drained, in finishing order
         self._lock = threading.Lock()
@@ -207,7 +208,7 @@ class Collector:
         if wanted is None:
             return []
         sessions = list(self._traces.get(wanted, ()))
-        for parsed in self._parser.pending():
+        for parsed in self._parser.waiting_all():
             session = parsed.statement.session_id
             if session not in sessions and trace_id(parsed.statement.traceparent) == wanted:
                 sessions.append(session)
@@ -250,7 +251,7 @@ class Collector:
             for parsed in self._parser.feed(line):
                 if parsed.seq >= horizon:
                     self._keep(parsed)
-        for parsed in self._parser.pending():  # a marker is known before its duration line arrives
+        for parsed in self._parser.waiting_all():  # a marker is known before its duration line arrives
             if parsed.seq >= horizon:
                 self._note_marker(parsed)
 
@@ -289,6 +290,9 @@ class Collector:
 
     def _trim(self) -> None:
         horizon = self._horizon()
+        if horizon == self._trimmed:  # it never goes back, and nothing older than it is ever kept
+            return
+        self._trimmed = horizon
         for session, kept in list(self._sessions.items()):
             cut = bisect_left(kept, horizon, key=_seq)
             if cut == len(kept):

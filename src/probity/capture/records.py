@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
@@ -57,6 +57,10 @@ class LogLine(NamedTuple):
 
     number: int
     record: Mapping[str, Any]
+
+
+# LogLine((number, record)) without the generated __new__'s Python frame: a third of the cost, a line at a time
+_new_line = partial(tuple.__new__, LogLine)
 
 
 class ParsedStatement(NamedTuple):
@@ -104,7 +108,7 @@ def decode_block(block: bytes, last_line: int) -> tuple[list[LogLine], int]:
             continue
         record = _decoded(raw)
         if isinstance(record, dict):
-            lines.append(LogLine(number, record))
+            lines.append(_new_line((number, record)))
         else:
             broken += 1
     return lines, broken
@@ -230,6 +234,13 @@ def _escaped_char(match: re.Match[str]) -> str:
     return match.group(1)
 
 
+def _milliseconds(message: str, unit: int) -> float | None:
+    try:
+        return float(message[10:unit])
+    except ValueError:
+        return None
+
+
 def parse_duration(message: str) -> tuple[float, str] | None:
     """Split a ``duration: N ms…`` message into milliseconds and what follows; ``None`` for other messages.
 
@@ -290,16 +301,14 @@ class StatementParser:
         if not isinstance(session, str) or not isinstance(message, str):
             return []
         severity = record.get("error_severity")
-        if severity in _FAILURES:
-            return self._failed(seq, session, line, message)
         if severity != "LOG":
-            return []
+            return self._failed(seq, session, line, message) if severity in _FAILURES else []
+        if message.startswith("duration: "):  # the most frequent record: one per statement and protocol step
+            return self._duration(seq, session, line, message)
         if message.startswith("statement: "):
             return self._start(session, _Draft(seq, line, message[11:], "simple"))
         if message.startswith("execute "):
             return self._execute(seq, session, line, message[8:])
-        if message.startswith("duration: "):
-            return self._duration(seq, session, line, message)
         if message.startswith("disconnection: "):
             return self._finish(self._open.pop(session, None))
         return []
@@ -314,14 +323,14 @@ class StatementParser:
         """Snapshots of the statements still waiting for their duration, in log order."""
         return sorted((self._snapshot(draft) for draft in self._open.values()), key=_seq)
 
+    def waiting_all(self) -> list[ParsedStatement]:
+        """Snapshots of the statements still waiting for their duration, in no particular order."""
+        return [self._snapshot(draft) for draft in self._open.values()]
+
     def waiting(self, session: str) -> ParsedStatement | None:
         """A snapshot of *session*'s statement still waiting for its duration, if there is one."""
         draft = self._open.get(session)
         return None if draft is None else self._snapshot(draft)
-
-    def waiting_sessions(self) -> list[str]:
-        """The sessions with a statement still waiting for its duration."""
-        return list(self._open)
 
     def flush(self) -> list[ParsedStatement]:
         """Complete every waiting statement as it is (at the end of a log)."""
@@ -345,6 +354,14 @@ class StatementParser:
         return self._start(session, _Draft(seq, line, rest[name_end + 2 :], "extended"))
 
     def _duration(self, seq: int, session: str, line: LogLine, message: str) -> list[ParsedStatement]:
+        unit = message.find(" ms", 10)
+        if unit == len(message) - 3:  # a bare duration, as parse_duration reads it but without its tuple
+            draft = self._open.get(session)
+            if draft is None or (value := _milliseconds(message, unit)) is None:
+                return []
+            del self._open[session]
+            draft.duration = value
+            return [self._build(draft)]
         parsed = parse_duration(message)
         if parsed is None:
             return []
@@ -399,17 +416,18 @@ class StatementParser:
         if known is not None:  # seen waiting before: only its ending changed
             return ParsedStatement(draft.seq, _ended(known.statement, draft))
         record = draft.record
+        get = record.get
         text, tags = split_sqlcomment(draft.raw)
         fields = {
             "text": text,
             "params": self._params(record) if draft.protocol == "extended" else (),
             "session_id": record["session_id"],
-            "user": record.get("user"),
-            "database": record.get("dbname"),
-            "application": record.get("application_name"),
-            "timestamp": record.get("timestamp", ""),
+            "user": get("user"),
+            "database": get("dbname"),
+            "application": get("application_name"),
+            "timestamp": get("timestamp", ""),
             "duration_ms": draft.duration,
-            "vxid": record.get("vxid"),
+            "vxid": get("vxid"),
             "error": draft.error,
             "sqlstate": draft.sqlstate,
             "tags": tags,
