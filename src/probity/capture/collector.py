@@ -92,6 +92,7 @@ class Collector:
         self._trimmed = -1  # the horizon of the last trim
         self._open: dict[str, _Open] = {}
         self._finished: list[_Finished] = []  # finished exchanges not yet drained, in finishing order
+        self._hold: int | None = None  # see hold()
         self._lock = threading.Lock()
         self._draining = threading.Lock()  # one drain at a time: a second one waits, then takes the rest
 
@@ -108,15 +109,17 @@ class Collector:
         with self._lock:
             return len(self._finished)
 
-    def begin(self, exchange_id: str) -> str:
-        """Start an exchange; return the fresh traceparent to send as its ``traceparent`` header."""
+    def begin(self, exchange_id: str, traceparent: str | None = None) -> str:
+        """Start an exchange; return the traceparent to send as its ``traceparent`` header: *traceparent* if
+        the caller made one (a process that sends requests while another reads the log), else a fresh one."""
         marker_sql("begin", exchange_id)  # checks the id early
         with self._lock:
             if exchange_id in self._open:
                 raise ValueError(f"exchange {exchange_id!r} has already begun")
             if self.mode is Attribution.FENCE and self._open:
                 raise RuntimeError("fence attribution runs one request at a time; end the open one first")
-            opened = self._open[exchange_id] = _Open(self._parser.seen, new_traceparent())
+            start = self._parser.seen if self._hold is None else min(self._hold, self._parser.seen)
+            opened = self._open[exchange_id] = _Open(start, traceparent or new_traceparent())
         if self.mode is Attribution.FENCE:
             try:
                 self._mark("begin", exchange_id)
@@ -139,6 +142,22 @@ class Collector:
             with self._lock:
                 del self._open[exchange_id]
                 self._trim()
+
+    @property
+    def position(self) -> int:
+        """How many log records have been read so far: a point in the log, for :meth:`hold`."""
+        with self._lock:
+            return self._parser.seen
+
+    def hold(self, position: int) -> None:
+        """Keep every statement from *position* on, and start exchanges begun from now on there.
+
+        For a reader in another process than the sender: it hears of a request only after it was sent, and
+        may have read the request's statements by then. *position* is where the log stood when it last knew
+        of every request sent so far; nothing of a request it has not heard of yet is older.
+        """
+        with self._lock:
+            self._hold = position
 
     def finish(self, exchange_id: str, exchange: Exchange) -> None:
         """Traceparents only: keep a finished exchange until ``drain`` ties its statements to it."""
@@ -247,6 +266,8 @@ class Collector:
     def _pull(self) -> None:
         """Read and parse what the log has new; keep what an open request may still need."""
         horizon = self._horizon()
+        if horizon < self._trimmed:  # the horizon went back (a later start held): what comes now needs a trim
+            self._trimmed = -1
         for line in self.source.read_new():
             for parsed in self._parser.feed(line):
                 if parsed.seq >= horizon:
@@ -286,11 +307,13 @@ class Collector:
 
     def _horizon(self) -> int:
         starts = [o.start for o in self._open.values()] + [f.opened.start for f in self._finished]
+        if self._hold is not None:
+            starts.append(self._hold)
         return min(starts, default=self._parser.seen)
 
     def _trim(self) -> None:
         horizon = self._horizon()
-        if horizon == self._trimmed:  # it never goes back, and nothing older than it is ever kept
+        if horizon == self._trimmed:  # nothing older than the horizon was kept since the last trim
             return
         self._trimmed = horizon
         for session, kept in list(self._sessions.items()):
