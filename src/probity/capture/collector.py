@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from probity.capture.fence import fenced, marker_sql
 from probity.capture.records import ParsedStatement, StatementParser
 from probity.capture.source import LogSource
-from probity.capture.traceparent import new_traceparent, trace_id, traced
+from probity.capture.traceparent import in_session, new_traceparent, trace_id
 from probity.core.trace import Attribution, Exchange, RequestTrace, Statement
 
 __all__ = ["Collector"]
@@ -214,14 +214,15 @@ class Collector:
 
     def _traced(self, finished: _Finished, observed: bool) -> RequestTrace:
         mine = self._of_trace(finished.traceparent, finished.opened.start)
-        found = traced([p.statement for p in mine], finished.traceparent)
-        return self._trace(finished, self._claim(mine, found), observed)
+        fresh = [parsed for parsed in mine if parsed.seq not in self._claimed]
+        self._claimed.update(parsed.seq for parsed in fresh)
+        return self._trace(finished, tuple(parsed.statement for parsed in fresh), observed)
 
     def _of_trace(self, traceparent: str, start: int) -> list[ParsedStatement]:
-        """Since *start*, in log order, the statements of every session where *traceparent*'s trace id shows.
+        """The statements since *start* of the request that sent *traceparent*, in log order.
 
-        Only those sessions are looked at, through the index kept as statements arrive: an exchange costs
-        about as much as its own statements, not the window's.
+        Only the sessions where its trace id shows are looked at, through the index kept as statements
+        arrive: an exchange costs about as much as its own statements, not the window's.
         """
         wanted = trace_id(traceparent)
         if wanted is None:
@@ -231,7 +232,10 @@ class Collector:
             session = parsed.statement.session_id
             if session not in sessions and trace_id(parsed.statement.traceparent) == wanted:
                 sessions.append(session)
-        mine = [parsed for session in sessions for parsed in self._since(session, start)]
+        mine: list[ParsedStatement] = []
+        for session in sessions:
+            kept = self._since(session, start)
+            mine.extend(kept[pos] for pos in in_session([parsed.statement for parsed in kept], wanted))
         if len(sessions) > 1:
             mine.sort(key=_seq)
         return mine

@@ -70,6 +70,9 @@ class ParsedStatement(NamedTuple):
     statement: Statement
 
 
+_new_parsed = partial(tuple.__new__, ParsedStatement)  # as _new_line
+
+
 def decode_line(raw: str | bytes, number: int) -> LogLine | None:
     """Decode one line of a jsonlog file; ``None`` for a blank or broken line.
 
@@ -414,7 +417,7 @@ class StatementParser:
     def _build(self, draft: _Draft) -> ParsedStatement:
         known = draft.snapshot
         if known is not None:  # seen waiting before: only its ending changed
-            return ParsedStatement(draft.seq, _ended(known.statement, draft))
+            return _new_parsed((draft.seq, _ended(known.statement, draft)))
         record = draft.record
         get = record.get
         text, tags = split_sqlcomment(draft.raw)
@@ -434,7 +437,7 @@ class StatementParser:
             "protocol": draft.protocol,
             "log_line": draft.number,
         }
-        return ParsedStatement(draft.seq, _statement(fields))
+        return _new_parsed((draft.seq, _statement(fields)))
 
     def _params(self, record: Mapping[str, Any]) -> tuple[str | None, ...]:
         detail = record.get("detail")
