@@ -365,6 +365,8 @@ class StatementParser:
             del self._open[session]
             draft.duration = value
             return [self._build(draft)]
+        if message.startswith("  parse ", unit + 3) or message.startswith("  bind ", unit + 3):
+            return []  # a protocol step, whatever its number reads: never a statement (see below)
         parsed = parse_duration(message)
         if parsed is None:
             return []
