@@ -278,7 +278,7 @@ class _Draft:
         self.duration: float | None = None
         self.error: str | None = None
         self.sqlstate: str | None = None
-        self.snapshot: ParsedStatement | None = None  # built once while it waits: pending() asks on every read
+        self.snapshot: ParsedStatement | None = None  # built once while it waits: the collector asks every read
 
 
 class StatementParser:
@@ -472,6 +472,7 @@ def _ended(waiting: Statement, draft: _Draft) -> Statement:
     """The statement *waiting* was a snapshot of, now with the duration or error its draft ended with."""
     fields = dict(waiting.__dict__)
     fields["duration_ms"], fields["error"], fields["sqlstate"] = draft.duration, draft.error, draft.sqlstate
+    fields["tags"] = dict(fields["tags"])  # each statement its own, as when built afresh
     return _statement(fields)
 
 
