@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from probity.capture.fence import fenced, marker_sql
 from probity.capture.records import ParsedStatement, StatementParser
 from probity.capture.source import LogSource
-from probity.capture.traceparent import new_traceparent, trace_id, traced
+from probity.capture.traceparent import in_session, new_traceparent, trace_id
 from probity.core.trace import Attribution, Exchange, RequestTrace, Statement
 
 __all__ = ["Collector"]
@@ -87,9 +88,11 @@ class Collector:
         self.settle, self.timeout, self.poll = settle, timeout, poll
         self._scope = {"database": database, "user": user, "application": application}
         self._parser = StatementParser()
-        self._buffer: list[ParsedStatement] = []
+        self._sessions: dict[str, list[ParsedStatement]] = {}  # kept statements per session, in log order
+        self._traces: dict[str, dict[str, int]] = {}  # trace id -> session -> the newest statement showing it
         self._markers: dict[str, int] = {}  # marker text -> sequence number, while it may matter
         self._claimed: set[int] = set()  # statements already given to a request
+        self._trimmed = -1  # the horizon of the last trim
         self._open: dict[str, _Open] = {}
         self._finished: list[_Finished] = []  # finished exchanges not yet drained, in finishing order
         self._hold: int | None = None  # see hold()
@@ -100,7 +103,8 @@ class Collector:
     def buffered(self) -> int:
         """How many statements and markers the collector holds now (flat over a run)."""
         with self._lock:
-            return len(self._buffer) + len(self._markers) + len(self._claimed)
+            kept = sum(len(statements) for statements in self._sessions.values())
+            return kept + len(self._markers) + len(self._claimed)
 
     @property
     def waiting(self) -> int:
@@ -188,11 +192,10 @@ class Collector:
     def _conclude(self, batch: list[_Finished]) -> dict[str, RequestTrace]:
         observed = self._catch_up(batch[-1].exchange_id, max(f.at for f in batch))
         with self._lock:
-            window = self._window(min(f.opened.start for f in batch))
             if self.mode is Attribution.FENCE:
+                window = self._window(min(f.opened.start for f in batch))
                 return {f.exchange_id: self._fenced(f, window, observed) for f in batch}
-            sessions = _Sessions(window)
-            return {f.exchange_id: self._traced(f, sessions, observed) for f in batch}
+            return {f.exchange_id: self._traced(f, observed) for f in batch}
 
     def _catch_up(self, exchange_id: str, newest: float) -> bool:
         """Wait until the log holds everything up to now (the end or sync marker); whether it showed."""
@@ -212,10 +215,42 @@ class Collector:
         observed = observed and found is not None
         return self._trace(finished, self._claim(window, found or ()), observed)
 
-    def _traced(self, finished: _Finished, sessions: _Sessions, observed: bool) -> RequestTrace:
-        mine = sessions.of(finished.traceparent, finished.opened.start)
-        found = traced([p.statement for p in mine], finished.traceparent)
-        return self._trace(finished, self._claim(mine, found), observed)
+    def _traced(self, finished: _Finished, observed: bool) -> RequestTrace:
+        mine = self._of_trace(finished.traceparent, finished.opened.start)
+        fresh = [parsed for parsed in mine if parsed.seq not in self._claimed]
+        self._claimed.update(parsed.seq for parsed in fresh)
+        return self._trace(finished, tuple(parsed.statement for parsed in fresh), observed)
+
+    def _of_trace(self, traceparent: str, start: int) -> list[ParsedStatement]:
+        """The statements since *start* of the request that sent *traceparent*, in log order.
+
+        Only the sessions where its trace id shows are looked at, through the index kept as statements
+        arrive: an exchange costs about as much as its own statements, not the window's.
+        """
+        wanted = trace_id(traceparent)
+        if wanted is None:
+            return []
+        sessions = list(self._traces.get(wanted, ()))
+        for parsed in self._parser.waiting_all():
+            session = parsed.statement.session_id
+            if session not in sessions and trace_id(parsed.statement.traceparent) == wanted:
+                sessions.append(session)
+        mine: list[ParsedStatement] = []
+        for session in sessions:
+            kept = self._since(session, start)
+            mine.extend(kept[pos] for pos in in_session([parsed.statement for parsed in kept], wanted))
+        if len(sessions) > 1:
+            mine.sort(key=_seq)
+        return mine
+
+    def _since(self, session: str, start: int) -> list[ParsedStatement]:
+        """The session's statements since *start*, its statement still waiting for a duration included."""
+        kept = self._sessions.get(session, [])
+        found = kept[bisect_left(kept, start, key=_seq) :]
+        waiting = self._parser.waiting(session)
+        if waiting is not None and waiting.seq >= start:
+            found.append(waiting)
+        return found
 
     def _trace(self, finished: _Finished, statements: tuple[Statement, ...], observed: bool) -> RequestTrace:
         return RequestTrace(finished.exchange, statements if observed else (), self.mode, observed=observed)
@@ -238,14 +273,27 @@ class Collector:
     def _pull(self) -> None:
         """Read and parse what the log has new; keep what an open request may still need."""
         horizon = self._horizon()
+        if horizon < self._trimmed:  # the horizon went back (a later start held): what comes now needs a trim
+            self._trimmed = -1
         for line in self.source.read_new():
             for parsed in self._parser.feed(line):
                 if parsed.seq >= horizon:
-                    self._buffer.append(parsed)
-                    self._note_marker(parsed)
-        for parsed in self._parser.pending():  # a marker is known before its duration line arrives
+                    self._keep(parsed)
+        for parsed in self._parser.waiting_all():  # a marker is known before its duration line arrives
             if parsed.seq >= horizon:
                 self._note_marker(parsed)
+
+    def _keep(self, parsed: ParsedStatement) -> None:
+        statement = parsed.statement
+        session = statement.session_id
+        kept = self._sessions.get(session)
+        if kept is None:
+            kept = self._sessions[session] = []
+        kept.append(parsed)  # a session's statements complete in the order they were logged
+        tid = trace_id(statement.traceparent)
+        if tid is not None:
+            self._traces.setdefault(tid, {})[session] = parsed.seq
+        self._note_marker(parsed)
 
     def _note_marker(self, parsed: ParsedStatement) -> None:
         text = parsed.statement.text
@@ -254,9 +302,9 @@ class Collector:
 
     def _window(self, start: int) -> list[ParsedStatement]:
         """Every statement since *start* in log order, those still waiting for their duration included."""
-        done = {p.seq for p in self._buffer}
-        waiting = [p for p in self._parser.pending() if p.seq not in done]
-        return sorted((p for p in [*self._buffer, *waiting] if p.seq >= start), key=lambda p: p.seq)
+        kept = [p for statements in self._sessions.values() for p in statements if p.seq >= start]
+        waiting = [p for p in self._parser.pending() if p.seq >= start]
+        return sorted([*kept, *waiting], key=_seq)
 
     def _claim(self, window: list[ParsedStatement], found: tuple[Statement, ...]) -> tuple[Statement, ...]:
         seq_of = {id(p.statement): p.seq for p in window}
@@ -272,27 +320,24 @@ class Collector:
 
     def _trim(self) -> None:
         horizon = self._horizon()
-        self._buffer = [p for p in self._buffer if p.seq >= horizon]
+        if horizon == self._trimmed:  # nothing older than the horizon was kept since the last trim
+            return
+        self._trimmed = horizon
+        for session, kept in list(self._sessions.items()):
+            cut = bisect_left(kept, horizon, key=_seq)
+            if cut == len(kept):
+                del self._sessions[session]
+            elif cut:
+                del kept[:cut]
+        self._traces = {tid: seen for tid, shown in self._traces.items() if (seen := _since(shown, horizon))}
         self._markers = {text: seq for text, seq in self._markers.items() if seq >= horizon}
         self._claimed = {seq for seq in self._claimed if seq >= horizon}
 
 
-class _Sessions:
-    """A window's statements grouped by session, and which sessions carry each trace id: each exchange of a
-    batch looks only at its own sessions, so a batch costs about as much as its statements, not their square."""
+def _seq(parsed: ParsedStatement) -> int:
+    return parsed.seq
 
-    def __init__(self, window: list[ParsedStatement]) -> None:
-        self._by_session: dict[str, list[ParsedStatement]] = {}
-        self._sessions_of: dict[str, set[str]] = {}
-        for parsed in window:
-            session = parsed.statement.session_id
-            self._by_session.setdefault(session, []).append(parsed)
-            tid = trace_id(parsed.statement.traceparent)
-            if tid is not None:
-                self._sessions_of.setdefault(tid, set()).add(session)
 
-    def of(self, traceparent: str, start: int) -> list[ParsedStatement]:
-        """Since *start*, in log order, the statements of every session where *traceparent*'s trace id shows."""
-        sessions = self._sessions_of.get(trace_id(traceparent) or "", set())
-        mine = [p for session in sessions for p in self._by_session[session] if p.seq >= start]
-        return sorted(mine, key=lambda p: p.seq)
+def _since(shown: dict[str, int], horizon: int) -> dict[str, int]:
+    """The sessions of a trace id that still show it at or after *horizon*."""
+    return {session: seq for session, seq in shown.items() if seq >= horizon}

@@ -20,7 +20,7 @@ from typing import Literal
 
 from probity.core.trace import Statement
 
-__all__ = ["new_traceparent", "trace_id", "traced", "transaction_control"]
+__all__ = ["in_session", "new_traceparent", "trace_id", "traced", "transaction_control"]
 
 Control = Literal["open", "close", "inner"]
 _CONTROL: tuple[tuple[str, Control], ...] = (
@@ -103,38 +103,44 @@ def traced(statements: Sequence[Statement], traceparent: str) -> tuple[Statement
     sessions: dict[str, list[int]] = defaultdict(list)
     for index, statement in enumerate(statements):
         sessions[statement.session_id].append(index)
-    chosen: set[int] = set()
+    chosen: list[int] = []
     for indexes in sessions.values():
-        chosen.update(_in_session(statements, indexes, wanted))
+        chosen.extend(indexes[pos] for pos in in_session([statements[i] for i in indexes], wanted))
     return tuple(statements[i] for i in sorted(chosen))
 
 
-def _in_session(statements: Sequence[Statement], indexes: list[int], wanted: str) -> set[int]:
-    """The request's statements among one session's (*indexes*, in log order)."""
-    tagged = [pos for pos, i in enumerate(indexes) if trace_id(statements[i].traceparent) == wanted]
+def in_session(statements: Sequence[Statement], wanted: str) -> list[int]:
+    """Where the statements of the request with trace id *wanted* are among one session's *statements* (in
+    log order): their positions, ascending.
+
+    >>> tag = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    >>> session = [Statement("COMMIT"), Statement("BEGIN"), Statement("SELECT 1", tags=tag), Statement("COMMIT")]
+    >>> in_session(session + [Statement("BEGIN")], "0af7651916cd43dd8448eb211c80319c")
+    [1, 2, 3]
+    """
+    tagged = [pos for pos, statement in enumerate(statements) if trace_id(statement.traceparent) == wanted]
     if not tagged:
-        return set()
+        return []
     first, last = tagged[0], tagged[-1]
     # A vxid ending in /0 is no transaction (autocommit durations, statements in an aborted transaction).
-    vxids = {v for p in tagged if (v := statements[indexes[p]].vxid) and not v.endswith("/0")}
+    vxids = {v for p in tagged if (v := statements[p].vxid) and not v.endswith("/0")}
 
     def control(pos: int) -> Control | None:
-        statement = statements[indexes[pos]]
+        statement = statements[pos]
         return None if statement.traceparent is not None else transaction_control(statement.text)
 
-    found = {indexes[p] for p in tagged}
-    for pos in range(len(indexes)):
-        kind = control(pos)
-        if kind is not None and (first < pos < last or statements[indexes[pos]].vxid in vxids):
-            found.add(indexes[pos])
+    found = set(tagged)
+    for pos, statement in enumerate(statements):  # the cheap tests first: few statements get to the text's
+        if (first < pos < last or statement.vxid in vxids) and control(pos) is not None:
+            found.add(pos)
     pos = first - 1
     while pos >= 0 and control(pos) in ("open", "inner"):  # the BEGIN that opened the run
-        found.add(indexes[pos])
+        found.add(pos)
         pos -= 1
     pos = last + 1
-    while pos < len(indexes) and (kind := control(pos)) in ("inner", "close"):  # the COMMIT/ROLLBACK
-        found.add(indexes[pos])
+    while pos < len(statements) and (kind := control(pos)) in ("inner", "close"):  # the COMMIT/ROLLBACK
+        found.add(pos)
         if kind == "close":
             break
         pos += 1
-    return found
+    return sorted(found)
