@@ -67,6 +67,10 @@ class ProcessObserver(ObserverHooks):
     _open: dict[int, tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _secrets: list[str] = field(default_factory=list)  # the redactor's secrets the judge was told of
+    # Finished exchanges not posted yet: they go with the next message (usually the next request's begin), so
+    # the judge wakes up once per request, not twice.
+    _outbox: list[tuple[Any, ...]] = field(default_factory=list)
+    _pipe: threading.RLock = field(default_factory=threading.RLock)  # one writer (and one flush) at a time
 
     @classmethod
     def start(cls, build: Build, redactor: Redactor) -> ProcessObserver:
@@ -91,15 +95,17 @@ class ProcessObserver(ObserverHooks):
         return traceparent
 
     def finished(self, exchange_id: str, exchange: Exchange, about: About) -> None:
-        self._post(("finish", exchange_id, exchange, about))
+        with self._pipe:
+            self._outbox.append(("finish", exchange_id, exchange, about))
 
     def conclude(self, exchange_id: str, exchange: Exchange, about: About) -> None:
         self._post(("conclude", exchange_id, exchange, about))
         self.flush()
 
     def flush(self) -> None:
-        self._post(("flush",))
-        results, probed, failure = self._answer("flushed")
+        with self._pipe:
+            self._post(("flush",))
+            results, probed, failure = self._answer("flushed")
         self.results.extend(results)
         self.probed = probed
         if failure is not None:
@@ -109,7 +115,7 @@ class ProcessObserver(ObserverHooks):
         """End the judging process (what it judged was fetched by the last flush)."""
         if self.process.is_alive():
             with suppress(OSError):
-                self.connection.send(("stop",))
+                self.connection.send([("stop",)])
             self.process.join(STOP_TIMEOUT)
         if self.process.is_alive():
             self.process.kill()
@@ -117,16 +123,16 @@ class ProcessObserver(ObserverHooks):
         self.connection.close()
 
     def _post(self, message: tuple[Any, ...]) -> None:
-        if self.redactor.secrets != self._secrets:  # a token fetched meanwhile: the judge masks it too
-            self._secrets = list(self.redactor.secrets)
-            self._send(("secrets", self._secrets))
-        self._send(message)
-
-    def _send(self, message: tuple[Any, ...]) -> None:
-        try:
-            self.connection.send(message)
-        except OSError as exc:
-            raise self._ended() from exc
+        """Send *message* after what waits in the outbox, in one write."""
+        with self._pipe:
+            messages, self._outbox = [*self._outbox, message], []
+            if self.redactor.secrets != self._secrets:  # a token fetched meanwhile: the judge masks it too
+                self._secrets = list(self.redactor.secrets)
+                messages.insert(0, ("secrets", self._secrets))
+            try:
+                self.connection.send(messages)
+            except OSError as exc:
+                raise self._ended() from exc
 
     def _answer(self, kind: str) -> tuple[Any, ...]:
         """The judge's next answer, which must be *kind*, without its kind."""
@@ -185,20 +191,21 @@ class _Judge:
 
     def serve(self) -> None:
         self.connection.send(("ready",))
-        while (message := self._next())[0] != "stop":
-            self._handle(message)
+        while ("stop",) not in (messages := self._next()):
+            for message in messages:
+                self._handle(message)
             if self.collector.waiting >= JUDGE_BATCH:
                 self._judge(reply=False)
 
-    def _next(self) -> tuple[Any, ...]:
+    def _next(self) -> list[tuple[Any, ...]]:
         try:
             if not self.connection.poll(0):
                 # Every request sent so far is known here: nothing of one still to come is older than this.
                 self.collector.hold(self.collector.position)
-            message: tuple[Any, ...] = self.connection.recv()
+            messages: list[tuple[Any, ...]] = self.connection.recv()
         except (EOFError, OSError):  # the sender is gone
-            return ("stop",)
-        return message
+            return [("stop",)]
+        return messages
 
     def _handle(self, message: tuple[Any, ...]) -> None:
         kind = message[0]

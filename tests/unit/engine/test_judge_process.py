@@ -4,6 +4,7 @@ statement log itself; results, redaction of secrets learnt later, and a judge th
 from __future__ import annotations
 
 import json
+import threading
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -26,6 +27,7 @@ CLINIC = Path(__file__).resolve().parents[3] / "contracts" / "clinic"
 DDL = Path(__file__).resolve().parents[3] / "fixtures" / "clinic" / "schema.sql"
 LEAKED = "tok_live_9f8e7d6c5b4a"  # a token the sending side learns after the judge started
 LABEL = "GET /patients"
+LARGE = json.dumps([{"id": n, "note": "x" * 90} for n in range(400)]).encode()  # over one pipe write
 
 
 class JsonLog:
@@ -67,9 +69,9 @@ def redactor() -> Redactor:
     return Redactor(policy.redact_headers, policy.phi.fields, policy.canary_values())
 
 
-def _unscoped_read(observer: ProcessObserver, log: JsonLog, exchange_id: str, body: bytes) -> None:
+def _unscoped_read(observer: ProcessObserver, log: JsonLog, exchange_id: str, body: bytes, session: str = "s1") -> None:
     traceparent = observer.begin(exchange_id)
-    log.statement(f"SELECT id, mrn FROM patients /*traceparent='{traceparent}'*/", "s1", "3/1")
+    log.statement(f"SELECT id, mrn FROM patients /*traceparent='{traceparent}'*/", session, "3/1")
     exchange = Exchange("GET", "http://api/patients", LABEL, 200, response_body=body, traceparent=traceparent)
     observer.finished(exchange_id, exchange, (LABEL, "northwind_admin", ()))
 
@@ -109,3 +111,21 @@ def test_a_judge_that_cannot_start_says_why(redactor: Redactor) -> None:
 
     with ExitStack() as scope, pytest.raises(HarnessError, match="cannot read the target's catalog"):
         judged_aside(unreachable, redactor, scope)
+
+
+def test_requests_sent_from_several_threads_are_each_judged_on_their_own_sql(log: JsonLog, redactor: Redactor) -> None:
+    def worker(n: int) -> None:
+        for k in range(25):
+            _unscoped_read(observer, log, f"w{n}r{k}", LARGE, session=f"s{n}")
+
+    with ExitStack() as scope:
+        observer = judged_aside(lambda _: _build(log, redactor), redactor, scope)
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        observer.flush()
+    tenancy = [r for r in observer.results if r.check == "tenancy_filter"]
+    assert observer.probed == 100 and len(tenancy) == 100
+    assert {r.outcome for r in tenancy} == {Outcome.FAIL}  # each one saw its own unscoped read
