@@ -77,7 +77,7 @@ class ProcessObserver(ObserverHooks):
         # fork: the judge starts at once with everything loaded, and *build* need not be picklable
         context = multiprocessing.get_context("fork")
         ours, theirs = context.Pipe()
-        process = context.Process(target=_serve, args=(build, theirs), name="probity-judge", daemon=True)
+        process = context.Process(target=_serve, args=(build, theirs, ours), name="probity-judge", daemon=True)
         process.start()
         theirs.close()
         _widen(ours)
@@ -157,8 +157,9 @@ class ProcessObserver(ObserverHooks):
 # -- the judging process ----------------------------------------------------------------------------------------
 
 
-def _serve(build: Build, connection: Connection) -> None:
+def _serve(build: Build, connection: Connection, senders_end: Connection) -> None:
     """The judging process: build the observer, then judge what the pipe brings until told to stop."""
+    senders_end.close()  # our copy of it: else the pipe would outlive the sender, and we would wait forever
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sender's to handle; it stops us
     with ExitStack() as scope:
         try:

@@ -4,7 +4,11 @@ statement log itself; results, redaction of secrets learnt later, and a judge th
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
 import threading
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -129,3 +133,37 @@ def test_requests_sent_from_several_threads_are_each_judged_on_their_own_sql(log
     tenancy = [r for r in observer.results if r.check == "tenancy_filter"]
     assert observer.probed == 100 and len(tenancy) == 100
     assert {r.outcome for r in tenancy} == {Outcome.FAIL}  # each one saw its own unscoped read
+
+
+def test_a_judge_whose_sender_is_killed_ends_too(log: JsonLog, redactor: Redactor, tmp_path: Path) -> None:
+    # The sender in a process of its own, killed without a chance to stop its judge: the judge must see the
+    # pipe's end and exit, not wait forever (an orphan holding connections to the target's database).
+    context = multiprocessing.get_context("fork")
+    report, told = context.Pipe(duplex=False)
+
+    def sender() -> None:
+        observer = ProcessObserver.start(lambda _: _build(log, redactor), redactor)
+        told.send(observer.process.pid)
+        time.sleep(60)
+
+    process = context.Process(target=sender)  # not a daemon: those may not start processes of their own
+    process.start()
+    assert report.poll(30), "the sender did not start its judge"
+    judge = report.recv()
+    os.kill(process.pid, signal.SIGKILL)
+    process.join()
+    deadline = time.monotonic() + 10
+    while _alive(judge) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    orphaned = _alive(judge)
+    if orphaned:
+        os.kill(judge, signal.SIGKILL)  # not left behind when this test fails
+    assert not orphaned
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited; its parent is gone, so nobody reaps it at once
