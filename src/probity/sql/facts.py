@@ -34,6 +34,7 @@ __all__ = ["CacheInfo", "cache_info", "clear_cache", "statement_facts"]
 
 DIALECT = Dialect.get_or_raise("postgres")
 CACHE_SIZE = 4096
+FILLED_SIZE = 1024
 _EMPTY = Catalog()
 
 _WORD_KINDS = {
@@ -97,6 +98,9 @@ class _Cache:
 
 
 _CACHE = _Cache(CACHE_SIZE)
+# Facts filled in from a shape's template, apart: texts with literals written in are mostly new each request,
+# and among the computed ones they would push out texts that recur and cost a parse to compute again.
+_FILLED = _Cache(FILLED_SIZE)
 _SHAPES = ShapeCache(CACHE_SIZE)
 
 
@@ -110,11 +114,11 @@ def statement_facts(text: str, catalog: Catalog | None = None) -> StatementFacts
     ('20', True)
     """
     catalog = _EMPTY if catalog is None else catalog
-    cached = _CACHE.get(text, catalog)
+    cached = _CACHE.get(text, catalog) or _FILLED.get(text, catalog)
     if cached is not None:
         return cached
-    facts = _SHAPES.facts(text, catalog, _guarded)
-    _CACHE.put(text, catalog, facts)
+    facts, filled = _SHAPES.facts(text, catalog, _guarded)
+    (_FILLED if filled else _CACHE).put(text, catalog, facts)
     return facts
 
 
@@ -124,8 +128,10 @@ def cache_info() -> CacheInfo:
     >>> clear_cache(); _ = statement_facts("SELECT 1"); _ = statement_facts("SELECT 1"); cache_info().hit_rate
     0.5
     """
-    with _CACHE.lock:
-        return CacheInfo(_CACHE.hits, _CACHE.misses, len(_CACHE.entries), _CACHE.maxsize, _SHAPES.filled)
+    caches = (_CACHE, _FILLED)
+    hits, misses = sum(cache.hits for cache in caches), sum(cache.misses for cache in caches)
+    size = sum(len(cache.entries) for cache in caches)
+    return CacheInfo(hits, misses, size, _CACHE.maxsize + _FILLED.maxsize, _SHAPES.filled)
 
 
 def clear_cache() -> None:
@@ -134,9 +140,10 @@ def clear_cache() -> None:
     >>> clear_cache(); cache_info().size
     0
     """
-    with _CACHE.lock:
-        _CACHE.entries.clear()
-        _CACHE.hits = _CACHE.misses = 0
+    for cache in (_CACHE, _FILLED):
+        with cache.lock:
+            cache.entries.clear()
+            cache.hits = cache.misses = 0
     _SHAPES.clear()
 
 
