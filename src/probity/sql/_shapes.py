@@ -166,13 +166,15 @@ def _string_plan(value: str, owner: type | None, name: str) -> Plan | None:
 Filler = Callable[[Any, tuple[str, ...], str], Any]
 
 
-def _compile(plan: Plan) -> Filler:
+def _compile(plan: Plan, value: Any) -> Filler:
+    """The filler of *plan* for the template's *value* (its types known once, not asked per fill)."""
     if plan == "text":
         return _the_text
     if plan[0] == "fields":
-        return _fields_filler(tuple((name, _compile(inner)) for name, inner in plan[1]))
+        inner = tuple((name, _compile(part, getattr(value, name))) for name, part in plan[1])
+        return _fields_filler(inner) if hasattr(value, "__dict__") else _replaced_filler(inner)
     if plan[0] == "items":
-        return _items_filler(tuple((index, _compile(inner)) for index, inner in plan[1]))
+        return _items_filler(tuple((index, _compile(part, value[index])) for index, part in plan[1]))
     return _pieces_filler(plan)
 
 
@@ -182,13 +184,19 @@ def _the_text(value: Any, values: tuple[str, ...], text: str) -> str:
 
 def _fields_filler(inner: tuple[tuple[str, Filler], ...]) -> Filler:
     def fill(value: Any, values: tuple[str, ...], text: str) -> Any:
-        changed = {name: filler(getattr(value, name), values, text) for name, filler in inner}
-        if not hasattr(value, "__dict__"):
-            return replace(value, **changed)
         copy = object.__new__(type(value))  # a frozen dataclass copied without its __init__: much cheaper
-        copy.__dict__.update(value.__dict__)
-        copy.__dict__.update(changed)
+        fields_ = copy.__dict__
+        fields_.update(value.__dict__)
+        for name, filler in inner:
+            fields_[name] = filler(fields_[name], values, text)
         return copy
+
+    return fill
+
+
+def _replaced_filler(inner: tuple[tuple[str, Filler], ...]) -> Filler:
+    def fill(value: Any, values: tuple[str, ...], text: str) -> Any:
+        return replace(value, **{name: filler(getattr(value, name), values, text) for name, filler in inner})
 
     return fill
 
@@ -204,9 +212,11 @@ def _items_filler(inner: tuple[tuple[int, Filler], ...]) -> Filler:
 
 
 def _pieces_filler(pieces: tuple[str | int, ...]) -> Filler:
-    if len(pieces) == 1 and isinstance(pieces[0], int):  # the literal's value alone, the usual case
-        number = pieces[0]
-        return lambda value, values, text: values[number]
+    numbers = [piece for piece in pieces if isinstance(piece, int)]
+    if len(numbers) == 1:  # one literal's value, alone or quoted: the usual case
+        at = pieces.index(numbers[0])
+        before, number, after = "".join(map(str, pieces[:at])), numbers[0], "".join(map(str, pieces[at + 1 :]))
+        return lambda value, values, text: before + values[number] + after
     return lambda value, values, text: "".join(values[p] if isinstance(p, int) else p for p in pieces)
 
 
@@ -217,7 +227,7 @@ class _Template:
     filler: Filler = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "filler", _compile(self.plan))
+        object.__setattr__(self, "filler", _compile(self.plan, self.facts))
 
     def fill(self, lifted: Lifted, text: str) -> StatementFacts:
         filled: StatementFacts = self.filler(self.facts, lifted.values, text)

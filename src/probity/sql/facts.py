@@ -34,7 +34,6 @@ __all__ = ["CacheInfo", "cache_info", "clear_cache", "statement_facts"]
 
 DIALECT = Dialect.get_or_raise("postgres")
 CACHE_SIZE = 4096
-FILLED_SIZE = 1024
 _EMPTY = Catalog()
 
 _WORD_KINDS = {
@@ -73,34 +72,50 @@ class CacheInfo:
 
 
 class _Cache:
-    """An LRU of facts keyed by (text, catalog identity); the catalog is kept so its id cannot be reused."""
+    """An LRU of facts keyed by (text, catalog identity); the catalog is kept so its id cannot be reused.
+
+    Facts filled in from a shape's template are kept apart and go first when the cache is full: texts with
+    literals written in are mostly new each request, and they would push out texts that recur and cost a
+    parse to compute again."""
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize, self.hits, self.misses = maxsize, 0, 0
         self.entries: OrderedDict[tuple[str, int], tuple[Catalog, StatementFacts]] = OrderedDict()
+        self.filled: OrderedDict[tuple[str, int], tuple[Catalog, StatementFacts]] = OrderedDict()
         self.lock = threading.Lock()
 
     def get(self, text: str, catalog: Catalog) -> StatementFacts | None:
+        key = (text, id(catalog))
         with self.lock:
-            entry = self.entries.get((text, id(catalog)))
+            found = self.entries if key in self.entries else self.filled
+            entry = found.get(key)
             if entry is None or entry[0] is not catalog:
                 return None
-            self.entries.move_to_end((text, id(catalog)))
+            found.move_to_end(key)
             self.hits += 1
             return entry[1]
 
-    def put(self, text: str, catalog: Catalog, facts: StatementFacts) -> None:
+    def put(self, text: str, catalog: Catalog, facts: StatementFacts, filled: bool = False) -> None:
         with self.lock:
             self.misses += 1
-            self.entries[(text, id(catalog))] = (catalog, facts)
-            while len(self.entries) > self.maxsize:
-                self.entries.popitem(last=False)
+            key = (text, id(catalog))
+            (self.entries if filled else self.filled).pop(key, None)  # a stale entry, of a catalog now gone
+            (self.filled if filled else self.entries)[key] = (catalog, facts)
+            while len(self.entries) + len(self.filled) > self.maxsize:
+                (self.filled or self.entries).popitem(last=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.entries) + len(self.filled)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.filled.clear()
+            self.hits = self.misses = 0
 
 
 _CACHE = _Cache(CACHE_SIZE)
-# Facts filled in from a shape's template, apart: texts with literals written in are mostly new each request,
-# and among the computed ones they would push out texts that recur and cost a parse to compute again.
-_FILLED = _Cache(FILLED_SIZE)
 _SHAPES = ShapeCache(CACHE_SIZE)
 
 
@@ -114,11 +129,11 @@ def statement_facts(text: str, catalog: Catalog | None = None) -> StatementFacts
     ('20', True)
     """
     catalog = _EMPTY if catalog is None else catalog
-    cached = _CACHE.get(text, catalog) or _FILLED.get(text, catalog)
+    cached = _CACHE.get(text, catalog)
     if cached is not None:
         return cached
     facts, filled = _SHAPES.facts(text, catalog, _guarded)
-    (_FILLED if filled else _CACHE).put(text, catalog, facts)
+    _CACHE.put(text, catalog, facts, filled)
     return facts
 
 
@@ -128,10 +143,8 @@ def cache_info() -> CacheInfo:
     >>> clear_cache(); _ = statement_facts("SELECT 1"); _ = statement_facts("SELECT 1"); cache_info().hit_rate
     0.5
     """
-    caches = (_CACHE, _FILLED)
-    hits, misses = sum(cache.hits for cache in caches), sum(cache.misses for cache in caches)
-    size = sum(len(cache.entries) for cache in caches)
-    return CacheInfo(hits, misses, size, _CACHE.maxsize + _FILLED.maxsize, _SHAPES.filled)
+    with _CACHE.lock:
+        return CacheInfo(_CACHE.hits, _CACHE.misses, _CACHE.size, _CACHE.maxsize, _SHAPES.filled)
 
 
 def clear_cache() -> None:
@@ -140,10 +153,7 @@ def clear_cache() -> None:
     >>> clear_cache(); cache_info().size
     0
     """
-    for cache in (_CACHE, _FILLED):
-        with cache.lock:
-            cache.entries.clear()
-            cache.hits = cache.misses = 0
+    _CACHE.clear()
     _SHAPES.clear()
 
 
