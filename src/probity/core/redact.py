@@ -13,6 +13,7 @@ from typing import Any
 __all__ = ["MASK", "Redactor"]
 
 MASK = "***"
+_REMEMBERED = 4096  # scrubbed texts a redactor keeps
 
 
 class Redactor:
@@ -30,16 +31,28 @@ class Redactor:
         self.fields = set(fields)
         # Longest first, so a secret that contains another is masked whole.
         self.secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+        # Scrubbed texts by text: the same statement texts and messages are scrubbed for request after request.
+        self._scrubbed: dict[str, str] = {}
 
     def add_secret(self, value: str) -> None:
         """Mask *value* from now on (e.g. a token fetched during the run)."""
         if len(value) >= 6 and value not in self.secrets:
             self.secrets = sorted([*self.secrets, value], key=len, reverse=True)
+            self._scrubbed = {}
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {k: MASK if k.lower() in self.headers_ else self.text(v) for k, v in headers.items()}
 
     def text(self, text: str) -> str:
+        scrubbed = self._scrubbed.get(text)
+        if scrubbed is None:
+            scrubbed = self._scrub(text)
+            if len(self._scrubbed) >= _REMEMBERED:  # bounded: texts with values written in are new every time
+                self._scrubbed = {}
+            self._scrubbed[text] = scrubbed
+        return scrubbed
+
+    def _scrub(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, MASK)
         return text

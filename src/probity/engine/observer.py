@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 
 from probity.capture.collector import Collector
@@ -29,7 +30,7 @@ from probity.core.catalog import Catalog, TaggedCatalog
 from probity.core.errors import ProbityError
 from probity.core.findings import Category, Outcome, Result
 from probity.core.policy import Policy
-from probity.core.principals import Principals
+from probity.core.principals import Principal, Principals
 from probity.core.redact import Redactor
 from probity.core.trace import Attribution, Exchange, RequestTrace
 from probity.probes import CATEGORIES, PROBES, OperationFacts, Probe, ProbeContext, ReadBack
@@ -204,35 +205,35 @@ class Observer(ObserverHooks):
     ) -> Iterator[Result]:
         """Every probe's results for one trace (also used for traffic Probity did not generate)."""
         ctx = self._context(trace, label, principal, inputs)
+        shown: list[dict[str, Any]] = []  # the compact exchange, made on the first failure and shared by the rest
         for probe in self.probes:
             try:
-                yield from (self._with_exchange(result, trace.exchange) for result in probe(trace, ctx))
+                yield from (self._with_exchange(result, trace.exchange, shown) for result in probe(trace, ctx))
             except ProbityError:
                 raise
             except Exception as exc:  # a probe bug must not end the run; it shows as inconclusive
                 yield _crashed(ctx, probe, exc)
 
-    def _with_exchange(self, result: Result, exchange: Exchange) -> Result:
-        """A failure with the request and response it was seen on, compact and redacted, for reports."""
+    def _with_exchange(self, result: Result, exchange: Exchange, shown: list[dict[str, Any]] | None = None) -> Result:
+        """A failure with the request and response it was seen on, compact and redacted, for reports.
+        *shown* holds the compact exchange once made: a request's failures share it (redacting the body is dear)."""
         if result.outcome is not Outcome.FAIL or "exchange" in result.evidence:
             return result
-        compact = {
-            "method": exchange.method,
-            "path": urlsplit(exchange.url).path,  # not the query: it may carry PHI search terms
-            "status": exchange.status,
-            "response": self.redactor.body(exchange.response_body)[:EXCHANGE_EXCERPT],
-        }
-        return replace(result, evidence={**result.evidence, "exchange": compact})
+        shown = [] if shown is None else shown
+        if not shown:
+            shown.append(_compact(exchange, self.redactor))
+        return replace(result, evidence={**result.evidence, "exchange": dict(shown[0])})
 
     def _context(self, trace: RequestTrace, label: str, principal: str | None, inputs: tuple[str, ...]) -> ProbeContext:
         body = trace.exchange.response_body
+        operation, public = _operation(self.contract, label)
         return ProbeContext(
             policy=self.policy,
             catalog=self.view.catalog,
             tagged=self.tagged,
-            operation=operation_facts(self.contract, label),
+            operation=operation,
             # A public operation (login) has no caller: whatever credential went along is not its identity.
-            principal=None if _public(self.contract, label) else self._principal(principal),
+            principal=None if public else self._principal(principal),
             inputs=inputs,
             response=_json(body),
             response_text=body.decode("utf-8", errors="replace"),
@@ -243,7 +244,47 @@ class Observer(ObserverHooks):
     def _principal(self, name: str | None) -> Any:
         if name is None:
             return None
-        return next((p for p in self.principals.principals if p.name == name), None)
+        return _named(self.principals).get(name)
+
+
+def _compact(exchange: Exchange, redactor: Redactor) -> dict[str, Any]:
+    return {
+        "method": exchange.method,
+        "path": urlsplit(exchange.url).path,  # not the query: it may carry PHI search terms
+        "status": exchange.status,
+        "response": redactor.body(exchange.response_body)[:EXCHANGE_EXCERPT],
+    }
+
+
+# What every request asks of its operation and caller, worked out once per contract (or principals) and label
+# (name): by object id, the object kept so its id is not reused while the entry lives.
+_OPERATIONS: dict[tuple[int, str], tuple[dict[str, Any], OperationFacts, bool]] = {}
+_NAMED: dict[int, tuple[tuple[Principal, ...], dict[str, Principal]]] = {}
+
+
+def _operation(contract: dict[str, Any], label: str) -> tuple[OperationFacts, bool]:
+    """The operation's facts and whether it is public, as :func:`operation_facts` and :func:`_public` say."""
+    entry = _OPERATIONS.get((id(contract), label))
+    if entry is None or entry[0] is not contract:
+        if len(_OPERATIONS) >= 4096:  # a run has one contract and a few dozen operations: stay small
+            _OPERATIONS.clear()
+        found = (contract, operation_facts(contract, label), _public(contract, label))
+        entry = _OPERATIONS[(id(contract), label)] = found
+    return entry[1], entry[2]
+
+
+def _named(principals: Principals) -> dict[str, Principal]:
+    """The principals by name; the first of a name wins, as a scan in order would find it."""
+    every = principals.principals
+    entry = _NAMED.get(id(every))
+    if entry is None or entry[0] is not every:
+        if len(_NAMED) >= 8:
+            _NAMED.clear()
+        named: dict[str, Principal] = {}
+        for principal in every:
+            named.setdefault(principal.name, principal)
+        entry = _NAMED[id(every)] = (every, named)
+    return entry[1]
 
 
 def operation_facts(contract: dict[str, Any], label: str) -> OperationFacts:
@@ -321,8 +362,14 @@ def _exchange_of(response: requests.Response, label: str, principal: str | None,
 
 
 def _json(body: bytes) -> Any:
+    if not body:
+        return None
     try:
-        return json.loads(body) if body else None
+        return orjson.loads(body)  # the same values as json's, several times faster, on every response
+    except orjson.JSONDecodeError:
+        pass  # what orjson refuses and json reads: NaN, integers past 64 bits, lone surrogates, a BOM
+    try:
+        return json.loads(body)
     except ValueError:
         return None
 

@@ -74,7 +74,7 @@ from sqlglot.errors import SqlglotError
 
 from probity.core.catalog import RlsPolicy, split_name
 from probity.core.findings import Category, Outcome, Result, Severity
-from probity.core.policy import TenancyExemption, TenantScope
+from probity.core.policy import Policy, TenancyExemption, TenantScope
 from probity.core.redact import MASK
 from probity.core.trace import RequestTrace, Statement
 from probity.probes.base import ProbeContext, facts_of, statement_evidence, unobserved
@@ -160,7 +160,7 @@ class _Request:
     trace: RequestTrace
     ctx: ProbeContext
     statements: Sequence[tuple[Statement, StatementFacts]]
-    _scopes: dict[str, TenantScope | None] = field(default_factory=dict)  # asked for every reference, often
+    _callers: dict[str, str | None] = field(default_factory=dict)  # asked for every reference, often
 
     def judge(self, index: int) -> list[_Judged]:
         statement, facts = self.statements[index]
@@ -180,27 +180,28 @@ class _Request:
         return None if elsewhere else column
 
     def scope(self, table: str) -> TenantScope | None:
-        if table not in self._scopes:
+        scopes = _memo(self.ctx.policy).scopes
+        if table not in scopes:
             key = split_name(table)[1]
-            scopes = self.ctx.policy.tenancy.scopes
-            self._scopes[table] = next((s for s in scopes if key in {split_name(t)[1] for t in s.tables}), None)
-        return self._scopes[table]
+            every = self.ctx.policy.tenancy.scopes
+            scopes[table] = next((s for s in every if key in {split_name(t)[1] for t in s.tables}), None)
+        return scopes[table]
 
     def caller(self, table: str) -> str | None:
-        scope = self.scope(table)
-        return self.ctx.attribute(scope.attribute) if scope is not None else None
+        if table not in self._callers:
+            scope = self.scope(table)
+            self._callers[table] = self.ctx.attribute(scope.attribute) if scope is not None else None
+        return self._callers[table]
 
     def exemption(self, table: str) -> TenancyExemption | None:
         label = self.ctx.operation.label
-        key = split_name(table)[1]
-        return next(
-            (
-                e
-                for e in self.ctx.policy.tenancy.exempt
-                if e.operation == label and key in {split_name(t)[1] for t in e.tables}
-            ),
-            None,
-        )
+        exemptions = _memo(self.ctx.policy).exemptions
+        if (label, table) not in exemptions:
+            key = split_name(table)[1]
+            every = self.ctx.policy.tenancy.exempt
+            found = (e for e in every if e.operation == label and key in {split_name(t)[1] for t in e.tables})
+            exemptions[(label, table)] = next(found, None)
+        return exemptions[(label, table)]
 
     def _unparsed(self, statement: Statement, facts: StatementFacts) -> Result:
         evidence = {**statement_evidence(statement, self.ctx), "parse_error": facts.parse_error}
@@ -290,6 +291,28 @@ def _verb(facts: StatementFacts) -> str | None:
     if first in ("ROLLBACK", "ABORT"):
         return "savepoint-rollback" if len(words) > 1 and words[1] == "TO" else "rollback"
     return None
+
+
+@dataclass
+class _PolicyMemo:
+    """What a policy says of a table (its scope) and of a table in an operation (an exemption), by name:
+    asked for every reference of every request, and the same for the whole run."""
+
+    policy: Policy
+    scopes: dict[str, TenantScope | None] = field(default_factory=dict)
+    exemptions: dict[tuple[str, str], TenancyExemption | None] = field(default_factory=dict)
+
+
+_MEMOS: dict[int, _PolicyMemo] = {}  # by policy id; the policy is kept so its id is not reused
+
+
+def _memo(policy: Policy) -> _PolicyMemo:
+    memo = _MEMOS.get(id(policy))
+    if memo is None or memo.policy is not policy:
+        if len(_MEMOS) >= 8:  # a run has one policy; a test session many: stay small
+            _MEMOS.clear()
+        memo = _MEMOS[id(policy)] = _PolicyMemo(policy)
+    return memo
 
 
 # -- one statement ---------------------------------------------------------------------------------------

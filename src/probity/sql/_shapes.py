@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from sqlglot.dialects.dialect import Dialect
@@ -161,32 +161,76 @@ def _string_plan(value: str, owner: type | None, name: str) -> Plan | None:
     return tuple(piece for piece in pieces if piece != "")
 
 
-def _apply(plan: Plan, value: Any, values: tuple[str, ...], text: str) -> Any:
+# A compiled plan: the template's value (or part of it), the text's literal values and the text -> the
+# text's value. Compiled once per template: a closure per node costs much less than reading the plan per fill.
+Filler = Callable[[Any, tuple[str, ...], str], Any]
+
+
+def _compile(plan: Plan, value: Any) -> Filler:
+    """The filler of *plan* for the template's *value* (its types known once, not asked per fill)."""
     if plan == "text":
-        return text
+        return _the_text
     if plan[0] == "fields":
-        changed = {name: _apply(inner, getattr(value, name), values, text) for name, inner in plan[1]}
-        if not hasattr(value, "__dict__"):
-            return replace(value, **changed)
-        copy = object.__new__(type(value))  # a frozen dataclass copied without its __init__: much cheaper
-        copy.__dict__.update(value.__dict__)
-        copy.__dict__.update(changed)
-        return copy
+        inner = tuple((name, _compile(part, getattr(value, name))) for name, part in plan[1])
+        return _fields_filler(inner) if hasattr(value, "__dict__") else _replaced_filler(inner)
     if plan[0] == "items":
+        return _items_filler(tuple((index, _compile(part, value[index])) for index, part in plan[1]))
+    return _pieces_filler(plan)
+
+
+def _the_text(value: Any, values: tuple[str, ...], text: str) -> str:
+    return text
+
+
+def _fields_filler(inner: tuple[tuple[str, Filler], ...]) -> Filler:
+    def fill(value: Any, values: tuple[str, ...], text: str) -> Any:
+        copy = object.__new__(type(value))  # a frozen dataclass copied without its __init__: much cheaper
+        fields_ = copy.__dict__
+        fields_.update(value.__dict__)
+        for name, filler in inner:
+            fields_[name] = filler(fields_[name], values, text)
+        return copy
+
+    return fill
+
+
+def _replaced_filler(inner: tuple[tuple[str, Filler], ...]) -> Filler:
+    def fill(value: Any, values: tuple[str, ...], text: str) -> Any:
+        return replace(value, **{name: filler(getattr(value, name), values, text) for name, filler in inner})
+
+    return fill
+
+
+def _items_filler(inner: tuple[tuple[int, Filler], ...]) -> Filler:
+    def fill(value: Any, values: tuple[str, ...], text: str) -> Any:
         items = list(value)
-        for index, inner in plan[1]:
-            items[index] = _apply(inner, value[index], values, text)
+        for index, filler in inner:
+            items[index] = filler(value[index], values, text)
         return tuple(items)
-    return "".join(values[piece] if isinstance(piece, int) else piece for piece in plan)
+
+    return fill
+
+
+def _pieces_filler(pieces: tuple[str | int, ...]) -> Filler:
+    numbers = [piece for piece in pieces if isinstance(piece, int)]
+    if len(numbers) == 1:  # one literal's value, alone or quoted: the usual case
+        at = pieces.index(numbers[0])
+        before, number, after = "".join(map(str, pieces[:at])), numbers[0], "".join(map(str, pieces[at + 1 :]))
+        return lambda value, values, text: before + values[number] + after
+    return lambda value, values, text: "".join(values[p] if isinstance(p, int) else p for p in pieces)
 
 
 @dataclass(frozen=True)
 class _Template:
     facts: StatementFacts
     plan: Plan
+    filler: Filler = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filler", _compile(self.plan, self.facts))
 
     def fill(self, lifted: Lifted, text: str) -> StatementFacts:
-        filled: StatementFacts = _apply(self.plan, self.facts, lifted.values, text)
+        filled: StatementFacts = self.filler(self.facts, lifted.values, text)
         return filled
 
 
@@ -254,11 +298,13 @@ class ShapeCache:
         self.filled = 0  # facts produced from a template instead of computed
         self.lock = threading.Lock()
 
-    def facts(self, text: str, catalog: Catalog, compute: Callable[[str, Catalog], StatementFacts]) -> StatementFacts:
-        """The facts of *text*: from its shape's template when one is trusted, else computed."""
+    def facts(
+        self, text: str, catalog: Catalog, compute: Callable[[str, Catalog], StatementFacts]
+    ) -> tuple[StatementFacts, bool]:
+        """The facts of *text*, and whether they were filled in from its shape's template (else computed)."""
         lifted = lift(text)
         if lifted is None:
-            return compute(text, catalog)
+            return compute(text, catalog), False
         key = (lifted.key, id(catalog))
         with self.lock:
             entry = self.entries.get(key)
@@ -272,24 +318,24 @@ class ShapeCache:
             self.entries[key] = (catalog, shape)
             while len(self.entries) > self.maxsize:
                 self.entries.popitem(last=False)
-        return facts
+        return facts, False
 
-    def _from(self, shape: _Shape | None, lifted: Lifted, text: str, compute: Compute) -> StatementFacts:
+    def _from(self, shape: _Shape | None, lifted: Lifted, text: str, compute: Compute) -> tuple[StatementFacts, bool]:
         if shape is None:
-            return compute(text)
+            return compute(text), False
         kept = lifted.pick(shape.kept)
         with self.lock:
             known = kept in shape.templates
             template = shape.templates.get(kept)
             self.filled += template is not None
         if template is not None:
-            return template.fill(lifted, text)
+            return template.fill(lifted, text), True
         facts = compute(text)
         if not known and len(shape.templates) < _VARIANTS:
             found = _variant(shape, lifted, text, facts, compute)
             with self.lock:
                 shape.templates[kept] = found
-        return facts
+        return facts, False
 
     def clear(self) -> None:
         with self.lock:

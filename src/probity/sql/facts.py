@@ -72,28 +72,47 @@ class CacheInfo:
 
 
 class _Cache:
-    """An LRU of facts keyed by (text, catalog identity); the catalog is kept so its id cannot be reused."""
+    """An LRU of facts keyed by (text, catalog identity); the catalog is kept so its id cannot be reused.
+
+    Facts filled in from a shape's template are kept apart and go first when the cache is full: texts with
+    literals written in are mostly new each request, and they would push out texts that recur and cost a
+    parse to compute again."""
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize, self.hits, self.misses = maxsize, 0, 0
         self.entries: OrderedDict[tuple[str, int], tuple[Catalog, StatementFacts]] = OrderedDict()
+        self.filled: OrderedDict[tuple[str, int], tuple[Catalog, StatementFacts]] = OrderedDict()
         self.lock = threading.Lock()
 
     def get(self, text: str, catalog: Catalog) -> StatementFacts | None:
+        key = (text, id(catalog))
         with self.lock:
-            entry = self.entries.get((text, id(catalog)))
+            found = self.entries if key in self.entries else self.filled
+            entry = found.get(key)
             if entry is None or entry[0] is not catalog:
                 return None
-            self.entries.move_to_end((text, id(catalog)))
+            found.move_to_end(key)
             self.hits += 1
             return entry[1]
 
-    def put(self, text: str, catalog: Catalog, facts: StatementFacts) -> None:
+    def put(self, text: str, catalog: Catalog, facts: StatementFacts, filled: bool = False) -> None:
         with self.lock:
             self.misses += 1
-            self.entries[(text, id(catalog))] = (catalog, facts)
-            while len(self.entries) > self.maxsize:
-                self.entries.popitem(last=False)
+            key = (text, id(catalog))
+            (self.entries if filled else self.filled).pop(key, None)  # a stale entry, of a catalog now gone
+            (self.filled if filled else self.entries)[key] = (catalog, facts)
+            while len(self.entries) + len(self.filled) > self.maxsize:
+                (self.filled or self.entries).popitem(last=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.entries) + len(self.filled)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.filled.clear()
+            self.hits = self.misses = 0
 
 
 _CACHE = _Cache(CACHE_SIZE)
@@ -113,8 +132,8 @@ def statement_facts(text: str, catalog: Catalog | None = None) -> StatementFacts
     cached = _CACHE.get(text, catalog)
     if cached is not None:
         return cached
-    facts = _SHAPES.facts(text, catalog, _guarded)
-    _CACHE.put(text, catalog, facts)
+    facts, filled = _SHAPES.facts(text, catalog, _guarded)
+    _CACHE.put(text, catalog, facts, filled)
     return facts
 
 
@@ -125,7 +144,7 @@ def cache_info() -> CacheInfo:
     0.5
     """
     with _CACHE.lock:
-        return CacheInfo(_CACHE.hits, _CACHE.misses, len(_CACHE.entries), _CACHE.maxsize, _SHAPES.filled)
+        return CacheInfo(_CACHE.hits, _CACHE.misses, _CACHE.size, _CACHE.maxsize, _SHAPES.filled)
 
 
 def clear_cache() -> None:
@@ -134,9 +153,7 @@ def clear_cache() -> None:
     >>> clear_cache(); cache_info().size
     0
     """
-    with _CACHE.lock:
-        _CACHE.entries.clear()
-        _CACHE.hits = _CACHE.misses = 0
+    _CACHE.clear()
     _SHAPES.clear()
 
 

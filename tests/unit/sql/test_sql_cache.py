@@ -60,3 +60,14 @@ def test_threads_share_the_cache() -> None:
         thread.join()
     assert cache_info().size == 10 and len(results) == 800
     assert len({id(r) for r in results}) <= 40  # each text computed at most once per racing thread
+
+
+def test_texts_filled_from_a_shape_go_first_and_keep_parsed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(facts_module._CACHE, "maxsize", 4)
+    parsed = [statement_facts(f"SELECT {n} FROM t WHERE a = $1") for n in range(2)]
+    for n in range(50):  # literal texts of one shape: all but the first filled in from its template
+        statement_facts(f"SELECT id FROM t WHERE a = 'v{n}'")
+    assert cache_info().size == 4
+    assert cache_info().shaped == 49
+    assert [statement_facts(f"SELECT {n} FROM t WHERE a = $1") for n in range(2)] == parsed
+    assert all(statement_facts(f"SELECT {n} FROM t WHERE a = $1") is parsed[n] for n in range(2))
