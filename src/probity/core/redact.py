@@ -44,18 +44,16 @@ class Redactor:
         return {k: MASK if k.lower() in self.headers_ else self.text(v) for k, v in headers.items()}
 
     def text(self, text: str) -> str:
-        scrubbed = self._scrubbed.get(text)
+        # The cache before the secrets: if add_secret runs meanwhile (another thread), what is scrubbed with the
+        # old secrets lands in the old cache, which add_secret has already dropped.
+        remembered, secrets = self._scrubbed, self.secrets
+        scrubbed = remembered.get(text)
         if scrubbed is None:
-            scrubbed = self._scrub(text)
-            if len(self._scrubbed) >= _REMEMBERED:  # bounded: texts with values written in are new every time
-                self._scrubbed = {}
-            self._scrubbed[text] = scrubbed
+            scrubbed = _scrub(text, secrets)
+            if len(remembered) >= _REMEMBERED:  # bounded: texts with values written in are new every time
+                remembered.clear()
+            remembered[text] = scrubbed
         return scrubbed
-
-    def _scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
 
     def json(self, value: Any) -> Any:
         """*value* with PHI fields masked and secrets scrubbed from every string, keys included."""
@@ -74,3 +72,9 @@ class Redactor:
             return json.dumps(self.json(json.loads(text)), ensure_ascii=False, sort_keys=True)
         except ValueError:
             return self.text(text)
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
