@@ -38,8 +38,10 @@ from probity.core.redact import Redactor
 from probity.core.trace import Exchange
 from probity.engine.observer import About, Observer, ObserverHooks
 
-__all__ = ["ProcessObserver", "judged_aside"]
+__all__ = ["CAN_FORK", "ProcessObserver", "judged_aside"]
 
+# Where processes cannot be forked (Windows), judging stays in the sending process, on a thread.
+CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
 Build = Callable[[ExitStack], Observer]  # makes the observer, in the judging process, closing what it opens
 STOP_TIMEOUT = 10.0  # seconds the judging process has to close its connections before it is killed
 # Smaller batches than in-process: a sync marker costs the sender nothing here, and a request that must wait

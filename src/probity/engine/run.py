@@ -35,7 +35,7 @@ from probity.engine.contract_run import PassOutcome, run_contract_pass
 from probity.engine.cross_tenant import cross_tenant_access
 from probity.engine.function_level import function_level_authorization
 from probity.engine.inventory import contract_inventory
-from probity.engine.judge_process import judged_aside
+from probity.engine.judge_process import CAN_FORK, judged_aside
 from probity.engine.observer import Observer, ObserverHooks, SqlView, fold
 from probity.engine.plan import Pass, RunPlan, default_passes, is_write_allowed, never_sent
 from probity.engine.security_headers import security_headers
@@ -203,7 +203,7 @@ def _observer(
     def build(closing: ExitStack) -> Observer:
         return Observer(view_of(closing), documents.policy, documents.principals, documents.contract, redactor)
 
-    if options.attribution is not Attribution.TRACEPARENT:  # fences judge each request before the next one
+    if options.attribution is not Attribution.TRACEPARENT or not CAN_FORK:  # fences: one request at a time
         report.notes.append(f"SQL attribution by {options.attribution}")
         return build(scope)
     report.notes.append(f"SQL attribution by {options.attribution}, judged in a process of its own")
