@@ -101,8 +101,8 @@ class ProcessObserver(ObserverHooks):
             self._outbox.append(("finish", exchange_id, exchange, about))
 
     def conclude(self, exchange_id: str, exchange: Exchange, about: About) -> None:
-        self._post(("conclude", exchange_id, exchange, about))
-        self.flush()
+        self.finished(exchange_id, exchange, about)
+        self.flush()  # judges it with whatever else waits, in one write and one sync marker
 
     def flush(self) -> None:
         with self._pipe:
@@ -216,8 +216,6 @@ class _Judge:
             self.observer.begin(message[1], message[2])
         elif kind == "finish":
             self.observer.finished(message[1], message[2], message[3])
-        elif kind == "conclude":
-            self._keeping_failure(lambda: self.observer.conclude(message[1], message[2], message[3]))
         elif kind == "secrets":
             for secret in message[1]:
                 self.observer.redactor.add_secret(secret)
@@ -225,19 +223,15 @@ class _Judge:
             self._judge(reply=True)
 
     def _judge(self, reply: bool) -> None:
-        self._keeping_failure(self.observer.flush)
+        try:
+            self.observer.flush()
+        except Exception as exc:  # raised on the sending side at its next flush, as a judging thread's would be
+            self.failure = _portable(exc)
         if reply:
             failure, self.failure = self.failure, None
             results = self.observer.results[self.reported :]
             self.reported = len(self.observer.results)
             self.connection.send(("flushed", results, self.observer.probed, failure))
-
-    def _keeping_failure(self, step: Callable[[], None]) -> None:
-        """Run *step*; what stops it is raised on the sending side at its next flush, as a thread's would be."""
-        try:
-            step()
-        except Exception as exc:
-            self.failure = _portable(exc)
 
 
 def _portable(exc: BaseException) -> BaseException:
