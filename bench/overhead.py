@@ -60,7 +60,7 @@ ALL_PHASES = "examples,coverage,fuzzing,stateful"
 class Setup:
     """What every run shares: the documents, the stack, the pass and the plan."""
 
-    documents: Any  # probity.engine.run._Documents: the contract, policy and principals
+    documents: engine_run.Documents  # the contract, policy and principals
     stack: EmbeddedStack
     run_pass: Pass
     plan: RunPlan
@@ -116,7 +116,7 @@ def setup_for(target: Target, stack: EmbeddedStack, args: argparse.Namespace) ->
     assert target.contract and target.policy and target.principals
     policy = load_policy(target.resolve(target.policy))
     principals = load_principals(target.resolve(target.principals))
-    documents = engine_run._Documents(load_contract(target.resolve(target.contract)), policy, principals)
+    documents = engine_run.Documents(load_contract(target.resolve(target.contract)), policy, principals)
     run_pass = next(p for p in default_passes(principals) if p.role == args.role)
     assert stack.backend is not None
     plan = RunPlan(
@@ -201,8 +201,8 @@ def _after_pass(setup: Setup, observer: ObserverHooks) -> engine_run.RunReport:
     benchmark measures exactly them), on a database reset to its seed as in a run."""
     report = engine_run.RunReport("bench", "bench", setup.plan.api_root, setup.plan.seed, False, "")
     report.passes = [setup.run_pass]
-    engine_run._http_checks(setup.documents, report, None)
-    engine_run._oversized_pages(setup.documents, report, observer)
+    engine_run.http_checks(setup.documents, report, None)
+    engine_run.oversized_pages(setup.documents, report, observer)
     report.results += fold(observer.results)
     return report
 

@@ -44,7 +44,7 @@ from probity.engine.sqlview import embedded_view, remote_view
 from probity.probes import CATEGORIES
 from probity.runtime.stack import EmbeddedStack
 
-__all__ = ["RunOptions", "RunReport", "execute_run"]
+__all__ = ["Documents", "RunOptions", "RunReport", "execute_run", "http_checks", "oversized_pages"]
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,9 @@ class RunReport:
 
 
 @dataclass(frozen=True)
-class _Documents:
+class Documents:
+    """The target's documents a run works from (also what bench/ builds to time a run's steps alone)."""
+
     contract: dict[str, Any]
     policy: Policy
     principals: Principals
@@ -118,7 +120,7 @@ def execute_run(options: RunOptions) -> RunReport:
         report.provenance = _provenance(options)
         observer = _observer(options, documents, stack, scope, report)
         _contract_passes(options, documents, report, stack, observer)
-        _http_checks(documents, report, stack, observer)
+        http_checks(documents, report, stack, observer)
         _probe_results(options, documents, report, observer)
         report.results += _unexercised(report, never_sent(documents.policy))
         _inventory(documents, report, stack)  # after _unexercised: its results name every operation
@@ -151,7 +153,7 @@ def _keep_share(report: RunReport, contract: dict[str, Any]) -> None:
     report.notes.append(f"shard {report.shard}: {len(report.operations)} of {len(operations(contract))} operations")
 
 
-def _inventory(documents: _Documents, report: RunReport, stack: EmbeddedStack | None) -> None:
+def _inventory(documents: Documents, report: RunReport, stack: EmbeddedStack | None) -> None:
     """Documented, implemented and undocumented operations; only GET/HEAD/OPTIONS are sent."""
     openapi_url = stack.backend.openapi_url if stack is not None and stack.backend is not None else None
     inventory = contract_inventory(documents.contract, report.api_root, openapi_url)
@@ -166,12 +168,12 @@ def _provenance(options: RunOptions) -> dict[str, Any]:
     return collect_provenance(documents, target.root, sys.argv)
 
 
-def _load_documents(target: Target) -> _Documents:
+def _load_documents(target: Target) -> Documents:
     missing = [name for name in ("contract", "policy", "principals") if getattr(target, name) is None]
     if missing:
         raise ConfigError(f"target {target.name!r} names no {', '.join(missing)} file")
     assert target.contract and target.policy and target.principals
-    return _Documents(
+    return Documents(
         contract=load_contract(target.resolve(target.contract)),
         policy=load_policy(target.resolve(target.policy)),
         principals=load_principals(target.resolve(target.principals)),
@@ -188,7 +190,7 @@ def _embedded(options: RunOptions, scope: ExitStack) -> EmbeddedStack | None:
 
 
 def _observer(
-    options: RunOptions, documents: _Documents, stack: EmbeddedStack | None, scope: ExitStack, report: RunReport
+    options: RunOptions, documents: Documents, stack: EmbeddedStack | None, scope: ExitStack, report: RunReport
 ) -> ObserverHooks | None:
     view_of: Callable[[ExitStack], SqlView]
     if stack is not None:
@@ -237,7 +239,7 @@ def _new_report(options: RunOptions, api_root: str) -> RunReport:
 
 def _contract_passes(
     options: RunOptions,
-    documents: _Documents,
+    documents: Documents,
     report: RunReport,
     stack: EmbeddedStack | None,
     observer: ObserverHooks | None,
@@ -265,7 +267,7 @@ def _passes(options: RunOptions, principals: Principals) -> tuple[Pass, ...]:
     return tuple(p for p in passes if p.role in options.roles) if options.roles else passes
 
 
-def _plan(options: RunOptions, documents: _Documents, report: RunReport, passes: tuple[Pass, ...]) -> RunPlan:
+def _plan(options: RunOptions, documents: Documents, report: RunReport, passes: tuple[Pass, ...]) -> RunPlan:
     return RunPlan(
         api_root=report.api_root,
         passes=passes,
@@ -281,8 +283,8 @@ def _plan(options: RunOptions, documents: _Documents, report: RunReport, passes:
     )
 
 
-def _http_checks(
-    documents: _Documents, report: RunReport, stack: EmbeddedStack | None, observer: ObserverHooks | None = None
+def http_checks(
+    documents: Documents, report: RunReport, stack: EmbeddedStack | None, observer: ObserverHooks | None = None
 ) -> None:
     """Cross-tenant access, function-level authorization and session revocation, on a fresh seed."""
     if stack is not None:
@@ -315,19 +317,19 @@ def _with_policy_severity(result: Result, policy: Policy) -> Result:
 
 
 def _probe_results(
-    options: RunOptions, documents: _Documents, report: RunReport, observer: ObserverHooks | None
+    options: RunOptions, documents: Documents, report: RunReport, observer: ObserverHooks | None
 ) -> None:
     """Fold what the probes concluded; without a SQL view, every SQL probe is INCONCLUSIVE everywhere."""
     if observer is None:
         report.results += [_blind(check, operation) for operation in report.operations for check in PROBES_BY_NAME]
         return
     if report.passes:
-        _oversized_pages(documents, report, observer)
+        oversized_pages(documents, report, observer)
     report.results += fold(observer.results)
     report.notes.append(f"{observer.probed} requests probed against their SQL")
 
 
-def _oversized_pages(documents: _Documents, report: RunReport, observer: ObserverHooks) -> None:
+def oversized_pages(documents: Documents, report: RunReport, observer: ObserverHooks) -> None:
     """Ask every paginated list for far more than the policy's maximum, so the cap is seen to hold."""
     pagination = documents.policy.pagination
     principal = report.passes[0].pinned
