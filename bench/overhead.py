@@ -58,11 +58,12 @@ ALL_PHASES = "examples,coverage,fuzzing,stateful"
 
 @dataclass(frozen=True)
 class Setup:
-    """What every run shares: the documents, the stack, the pass and the plan."""
+    """What every run shares: the documents, the stack, the passes (one per role, run in this order) and the
+    plan."""
 
     documents: engine_run.Documents  # the contract, policy and principals
     stack: EmbeddedStack
-    run_pass: Pass
+    passes: tuple[Pass, ...]
     plan: RunPlan
 
 
@@ -106,7 +107,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-examples", type=int, default=3)
     parser.add_argument("--phases", default=ALL_PHASES)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--role", default="ADMIN", help="the one role whose pass is run")
+    parser.add_argument("--role", default="ADMIN", help="the roles whose passes are run: a comma list, or all")
     parser.add_argument("--variants", default="A,B,C", help="comma list of A, B, C (run in this order per round)")
     parser.add_argument("--output", default=str(Path(tempfile.gettempdir()) / "probity-bench-overhead.json"))
     return parser.parse_args(argv)
@@ -117,18 +118,29 @@ def setup_for(target: Target, stack: EmbeddedStack, args: argparse.Namespace) ->
     policy = load_policy(target.resolve(target.policy))
     principals = load_principals(target.resolve(target.principals))
     documents = engine_run.Documents(load_contract(target.resolve(target.contract)), policy, principals)
-    run_pass = next(p for p in default_passes(principals) if p.role == args.role)
+    passes = _passes_of(default_passes(principals), args.role)
     assert stack.backend is not None
     plan = RunPlan(
         api_root=stack.backend.base_url,
-        passes=(run_pass,),
+        passes=passes,
         seed=args.seed,
         max_examples=args.max_examples,
         phases=tuple(args.phases.split(",")),
         read_only=False,
         never_send=never_sent(policy),
     )
-    return Setup(documents, stack, run_pass, plan)
+    return Setup(documents, stack, passes, plan)
+
+
+def _passes_of(passes: tuple[Pass, ...], roles: str) -> tuple[Pass, ...]:
+    """The passes of *roles* ("all": every pass ``probity run`` makes, in its order)."""
+    if roles == "all":
+        return passes
+    wanted = roles.split(",")
+    chosen = tuple(p for p in passes if p.role in wanted)
+    if len(chosen) != len(wanted):
+        raise SystemExit(f"--role {roles}: the passes are {', '.join(p.role for p in passes)}")
+    return chosen
 
 
 def _alternate(setup: Setup, rounds: int, variants: list[str]) -> list[Timing]:
@@ -147,9 +159,7 @@ def _alternate(setup: Setup, rounds: int, variants: list[str]) -> list[Timing]:
 
 
 def run_plain(setup: Setup, number: int) -> Timing:
-    started, cpu = time.perf_counter(), time.process_time()
-    outcome = _pass(setup, setup.plan, None)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    outcome, seconds, cpu = _run_passes(setup, setup.plan, None)
     return Timing("A", number, seconds, cpu, 0.0, outcome.scenarios, 0, _failing(outcome.results), 0)
 
 
@@ -167,8 +177,8 @@ def run_probity(setup: Setup, number: int, variant: str, mode: Attribution, plan
     with ExitStack() as scope:
         started, cpu = time.perf_counter(), time.process_time()
         observer = _observer(setup, mode, scope)
-        outcome = _pass(setup, plan, observer)
-        passed, cpu = time.perf_counter(), time.process_time() - cpu
+        starting, cpu = time.perf_counter() - started, time.process_time() - cpu
+        outcome, passing, passing_cpu = _run_passes(setup, plan, observer)
         setup.stack.reset()  # as a run does before these checks, untimed as every reset here
         resumed = time.perf_counter()
         report = _after_pass(setup, observer)
@@ -176,7 +186,7 @@ def run_probity(setup: Setup, number: int, variant: str, mode: Attribution, plan
     results = [*outcome.results, *report.results]
     inconclusive = sum(1 for r in results if r.outcome is Outcome.INCONCLUSIVE)
     failing = _failing(results)
-    pass_seconds = passed - started
+    pass_seconds, cpu = starting + passing, cpu + passing_cpu
     return Timing(variant, number, pass_seconds, cpu, after, outcome.scenarios, observer.probed, failing, inconclusive)
 
 
@@ -191,16 +201,27 @@ def _observer(setup: Setup, mode: Attribution, scope: ExitStack) -> ObserverHook
     return judged_aside(build, redactor, scope) if mode is Attribution.TRACEPARENT else build(scope)
 
 
-def _pass(setup: Setup, plan: RunPlan, observer: ObserverHooks | None) -> PassOutcome:
-    broker = TokenBroker(plan.api_root, setup.documents.principals)
-    return run_contract_pass(setup.documents.contract, plan, setup.run_pass, broker, _redactor(setup), observer)
+def _run_passes(setup: Setup, plan: RunPlan, observer: ObserverHooks | None) -> tuple[PassOutcome, float, float]:
+    """Every pass of the setup in turn, as ``probity run`` runs them (one observer for all), the database reset
+    to its seed before each one after the first (untimed); what they did, their wall and CPU seconds."""
+    merged, seconds, cpu = PassOutcome(), 0.0, 0.0
+    for number, run_pass in enumerate(setup.passes):
+        if number:
+            setup.stack.reset()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        broker = TokenBroker(plan.api_root, setup.documents.principals)
+        outcome = run_contract_pass(setup.documents.contract, plan, run_pass, broker, _redactor(setup), observer)
+        seconds, cpu = seconds + time.perf_counter() - started, cpu + time.process_time() - cpu_started
+        merged.results += outcome.results
+        merged.scenarios += outcome.scenarios
+    return merged, seconds, cpu
 
 
 def _after_pass(setup: Setup, observer: ObserverHooks) -> engine_run.RunReport:
     """What ``probity run`` does after its passes, timed as it runs it (the run's own private steps: the
     benchmark measures exactly them), on a database reset to its seed as in a run."""
     report = engine_run.RunReport("bench", "bench", setup.plan.api_root, setup.plan.seed, False, "")
-    report.passes = [setup.run_pass]
+    report.passes = list(setup.passes)
     engine_run.http_checks(setup.documents, report, None)
     engine_run.oversized_pages(setup.documents, report, observer)
     report.results += fold(observer.results)
