@@ -187,6 +187,7 @@ def _fields_filler(inner: tuple[tuple[str, Filler], ...]) -> Filler:
         copy = object.__new__(type(value))  # a frozen dataclass copied without its __init__: much cheaper
         fields_ = copy.__dict__
         fields_.update(value.__dict__)
+        fields_.pop("_plans", None)  # what probes worked out for the template's own text (StatementFacts.planned)
         for name, filler in inner:
             fields_[name] = filler(fields_[name], values, text)
         return copy
