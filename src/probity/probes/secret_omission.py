@@ -146,7 +146,10 @@ def _secrets_read(facts: StatementFacts, ctx: ProbeContext) -> frozenset[str]:
         selected = {column.lower() for column in facts.selected(table)}
         hit = secrets if "*" in selected else secrets & selected
         found.update(f"{split_name(table)[1]}.{column}" for column in hit)
-    return frozenset(found)
+    return frozenset(found) if found else _NONE
+
+
+_NONE: frozenset[str] = frozenset()  # shared by every text that returns no secret (one object, not one per text)
 
 
 # -- returned ---------------------------------------------------------------------------------------------------

@@ -401,9 +401,18 @@ def _plan(facts: StatementFacts, request: _Request) -> _Plan:
         if write is not None:
             check = _insert_check(ref, write, column, request)
         checks.append(check)
-        held.append(_Judged(ref.table, skipped=check is not None and check.skipped))
+        held.append(_held_judged(ref.table, check is not None and check.skipped))
     tables = tuple(facts.tables[n].table for n in refs)
     return _Plan(request.ctx.catalog, refs, tables, tuple(checks), tuple(held))
+
+
+_HELD: dict[tuple[str, bool], _Judged] = {}  # a held reference's judgement, by table: shared by every plan
+
+
+def _held_judged(table: str, skipped: bool) -> _Judged:
+    if len(_HELD) >= 4096:  # table names come from statements: stay bounded
+        _HELD.clear()
+    return _HELD.setdefault((table, skipped), _Judged(table, skipped=skipped))
 
 
 def _reader_check(

@@ -187,7 +187,6 @@ def _fields_filler(inner: tuple[tuple[str, Filler], ...]) -> Filler:
         copy = object.__new__(type(value))  # a frozen dataclass copied without its __init__: much cheaper
         fields_ = copy.__dict__
         fields_.update(value.__dict__)
-        fields_.pop("_plans", None)  # what probes worked out for the template's own text (StatementFacts.planned)
         for name, filler in inner:
             fields_[name] = filler(fields_[name], values, text)
         return copy
@@ -223,6 +222,8 @@ def _pieces_filler(pieces: tuple[str | int, ...]) -> Filler:
 
 @dataclass(frozen=True)
 class _Template:
+    # The facts of the sentinel text, never handed to a probe: they hold no plan (StatementFacts.planned) that
+    # filling would copy into another text's facts.
     facts: StatementFacts
     plan: Plan
     filler: Filler = field(init=False, repr=False, compare=False)

@@ -259,17 +259,18 @@ class StatementFacts:
 
         Probes judge request after request against the same texts: what does not depend on the bound values
         is worked out once and held here, so it is dropped with the facts when the cache evicts them (memory
-        stays flat). Not a field: equality, hashing and ``replace`` ignore it. Keyed by the owner's id, the
-        owner kept so its id is not reused while the plan lives.
+        stays flat). Not a field: equality, hashing and ``replace`` ignore it. One owner per name at a time
+        (a run has one policy): the owner is kept, and another one works the plan out again.
 
         >>> facts = StatementFacts("SELECT 1", Kind.SELECT)
         >>> facts.planned(Kind, "n", lambda: [1]) is facts.planned(Kind, "n", lambda: [2])
         True
         """
-        plans: dict[tuple[int, str], tuple[object, _T]] = self.__dict__.setdefault("_plans", {})
-        entry = plans.get((id(owner), name))
+        # one attribute per name, no dict of plans: every object held here is one more for the collector
+        slot = f"_plan_{name}"
+        entry: tuple[object, _T] | None = self.__dict__.get(slot)
         if entry is None or entry[0] is not owner:
-            entry = plans[(id(owner), name)] = (owner, build())
+            entry = self.__dict__[slot] = (owner, build())
         return entry[1]
 
     @property
