@@ -32,20 +32,20 @@ NOT_APPLICABLE when the policy has no ``secrets`` section.
 ...     (Statement("SELECT * FROM users WHERE id = $1", ("1",), "s1"),), Attribution.FENCE)
 >>> [(r.rule, r.outcome.value) for r in secret_omission(trace, ctx)]
 [('secret_omission.selected', 'fail'), ('secret_omission.returned', 'inconclusive')]
->>> found = _leaks("…" + base64.b64encode(b"tok_live_0123456789abcdef").decode(), {}, ("tok_live_0123456789abcdef",))
+>>> encoded = binascii.b2a_base64(b"tok_live_0123456789abcdef", newline=False).decode()
+>>> found = _leaks("…" + encoded, {}, ("tok_live_0123456789abcdef",))
 >>> [(leak.canary, leak.encoding, leak.length, leak.fragment) for leak in found]
 [(1, 'base64', 25, 'tok***')]
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -107,7 +107,9 @@ def _selected(trace: RequestTrace, ctx: ProbeContext) -> Result:
         if facts.parse_error is not None:
             unparsed.append({"error": facts.parse_error, **statement_evidence(statement, ctx)})
             continue
-        read = _secrets_read(facts, ctx)
+        read = facts.planned(ctx.tagged, PROBE, partial(_secrets_read, facts, ctx))  # once per text
+        if not read:
+            continue
         permitted.update(column for column in read if column in allowed)
         over = sorted(column for column in read if column not in allowed)
         if over:
@@ -133,8 +135,8 @@ def _column_key(ref: str) -> str:
     return f"{split_name(table)[1]}.{column.lower()}"
 
 
-def _secrets_read(facts: StatementFacts, ctx: ProbeContext) -> set[str]:
-    """The secret columns (``table.column``) the statement returns."""
+def _secrets_read(facts: StatementFacts, ctx: ProbeContext) -> frozenset[str]:
+    """The secret columns (``table.column``) the statement returns: of the text and the tagged catalog only."""
     tables = {ref.table for ref in facts.tables} | {write.table for write in facts.writes}
     found: set[str] = set()
     for table in tables:
@@ -144,7 +146,10 @@ def _secrets_read(facts: StatementFacts, ctx: ProbeContext) -> set[str]:
         selected = {column.lower() for column in facts.selected(table)}
         hit = secrets if "*" in selected else secrets & selected
         found.update(f"{split_name(table)[1]}.{column}" for column in hit)
-    return found
+    return frozenset(found) if found else _NONE
+
+
+_NONE: frozenset[str] = frozenset()  # shared by every text that returns no secret (one object, not one per text)
 
 
 # -- returned ---------------------------------------------------------------------------------------------------
@@ -224,7 +229,8 @@ def _search(index: _Index, view: str, recurring: bool = True) -> tuple[tuple[int
     # it would only push the recurring ones out.
     if recurring and len(view) <= _REMEMBERED:
         return _hits(index, view)
-    return tuple(_longest(index.search(view)))
+    found = list(index.search(view))
+    return tuple(_longest(found)) if found else ()  # almost every view holds nothing: no sorting then
 
 
 @lru_cache(maxsize=8192)
@@ -327,8 +333,8 @@ def _base64_decodings(run: str) -> tuple[str, ...]:
         chunk = run[offset:]
         rest = len(chunk) % 4  # a last group of 2 or 3 characters is 1 or 2 bytes; of 1, nothing
         chunk = chunk[:-1] if rest == 1 else chunk + "=" * (-rest % 4)
-        try:
-            decoded = base64.b64decode(chunk, validate=True)
+        try:  # the run holds only the standard alphabet now: what b64decode's validation would check
+            decoded = binascii.a2b_base64(chunk, strict_mode=True)
         except (binascii.Error, ValueError):
             continue
         found.append(decoded.decode("utf-8", errors="replace"))

@@ -168,8 +168,51 @@ class _Request:
             return []
         if facts.parse_error:
             return [_Judged("?", self._unparsed(statement, facts))]
-        refs = [ref for ref in facts.tables if self.tenant_column(ref) is not None]
-        return _Statement(self, index, statement, facts).judge(refs) if refs else []
+        plan = self.plan(facts)
+        if not plan.refs:
+            return []
+        if self._all_held(plan, statement.params):
+            return list(plan.held)
+        refs = [facts.tables[position] for position in plan.refs]
+        return _Statement(self, index, statement, facts).judge(refs)
+
+    def plan(self, facts: StatementFacts) -> _Plan:
+        """What judging *facts* needs that does not depend on the values, worked out once per text."""
+        plan = facts.planned(self.ctx.tagged, PROBE, lambda: _plan(facts, self))
+        return plan if plan.catalog is self.ctx.catalog else _plan(facts, self)
+
+    def _all_held(self, plan: _Plan, params: Sequence[str | None]) -> bool:
+        """Whether the bound values alone confine every reference of the plan (a sure yes; no means look
+        again the long way, with settings, row-level security and what each failure is)."""
+        callers = [self.caller(table) for table in plan.tables]
+        if None in callers or any(self.exemption(table) is not None for table in plan.tables):
+            return False
+        held = [False] * len(plan.checks)
+        for number, (check, caller) in enumerate(zip(plan.checks, callers, strict=True)):
+            if check is None:
+                return False
+            if check.inserted is not None:
+                if not check.skipped and not _resolve_to(check.inserted, params, self.caller(check.written)):
+                    return False
+            else:
+                held[number] = any(_resolve_to(group, params, caller) for group in check.groups)
+        return self._joined(plan, held, callers)
+
+    def _joined(self, plan: _Plan, held: list[bool], callers: list[str | None]) -> bool:
+        """Whether every reader is held once equality to a held reader of the same tenant counts."""
+        unheld = [n for n, check in enumerate(plan.checks) if not held[n] and check and check.inserted is None]
+        while unheld:
+            joined = [n for n in unheld if self._partnered(plan.checks[n], held, callers[n])]
+            if not joined:
+                return False
+            for number in joined:
+                held[number] = True
+            unheld = [n for n in unheld if not held[n]]
+        return True
+
+    def _partnered(self, check: _Check | None, held: list[bool], caller: str | None) -> bool:
+        partners = check.partners if check is not None else ()
+        return any(any(held[k] for k in others) and _same(self.caller(table), caller) for table, others in partners)
 
     def tenant_column(self, ref: TableRef) -> str | None:
         column = self.ctx.tagged.tenant_column(ref.table)
@@ -313,6 +356,119 @@ def _memo(policy: Policy) -> _PolicyMemo:
             _MEMOS.clear()
         memo = _MEMOS[id(policy)] = _PolicyMemo(policy)
     return memo
+
+
+# -- plans: per text, what does not depend on the values -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Check:
+    """How one reference is held by bound values alone: a reader by one *group* of values all equal to the
+    caller's (``=``: one value, ``IN``: every item) or by equality to a held reader of a *partner* table
+    (positions in the plan); an INSERT target by the tenant values of its rows (*inserted*, of table
+    *written*), unless it is *skipped* (a new tenant row)."""
+
+    groups: tuple[tuple[Value, ...], ...] = ()
+    partners: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    inserted: tuple[Value, ...] | None = None
+    written: str = ""
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A statement's references to scoped tables (positions in ``facts.tables``), their tables, how each is
+    held by values alone (None: only the long way), and the judgement when all are."""
+
+    catalog: Any
+    refs: tuple[int, ...]
+    tables: tuple[str, ...]
+    checks: tuple[_Check | None, ...]
+    held: tuple[_Judged, ...]
+
+
+def _plan(facts: StatementFacts, request: _Request) -> _Plan:
+    refs = tuple(n for n, ref in enumerate(facts.tables) if request.tenant_column(ref) is not None)
+    inserts = {(w.scope, w.alias): w for w in facts.writes if w.kind is Kind.INSERT}
+    readers = [n for n in refs if (facts.tables[n].scope, facts.tables[n].alias) not in inserts]
+    checks: list[_Check | None] = []
+    held: list[_Judged] = []
+    for n in refs:
+        ref = facts.tables[n]
+        column = (request.tenant_column(ref) or "").lower()
+        write = inserts.get((ref.scope, ref.alias))
+        check = _reader_check(facts, ref, column, readers, refs, request) if write is None else None
+        if write is not None:
+            check = _insert_check(ref, write, column, request)
+        checks.append(check)
+        held.append(_held_judged(ref.table, check is not None and check.skipped))
+    tables = tuple(facts.tables[n].table for n in refs)
+    return _Plan(request.ctx.catalog, refs, tables, tuple(checks), tuple(held))
+
+
+_HELD: dict[tuple[str, bool], _Judged] = {}  # a held reference's judgement, by table: shared by every plan
+
+
+def _held_judged(table: str, skipped: bool) -> _Judged:
+    if len(_HELD) >= 4096:  # table names come from statements: stay bounded
+        _HELD.clear()
+    return _HELD.setdefault((table, skipped), _Judged(table, skipped=skipped))
+
+
+def _reader_check(
+    facts: StatementFacts, ref: TableRef, column: str, readers: list[int], refs: tuple[int, ...], request: _Request
+) -> _Check:
+    groups: list[tuple[Value, ...]] = []
+    partners: list[tuple[str, tuple[int, ...]]] = []
+    for predicate in ref.predicates:
+        if predicate.column.lower() != column or predicate.op not in _CONSTRAINING:
+            continue
+        value = predicate.value
+        if predicate.op in _EQUAL and value.kind in (ValueKind.PARAM, ValueKind.LITERAL):
+            groups.append((value,))
+        elif (
+            predicate.op in ("IN", "= ANY")
+            and value.kind is ValueKind.LIST
+            and value.items
+            and all(_bound(item) for item in value.items)
+        ):
+            groups.append(value.items)  # IN (…), = ANY(ARRAY[…]): every item the caller's
+        elif predicate.op in _EQUAL and value.kind is ValueKind.COLUMN and value.column is not None:
+            other = value.column
+            tenant = (request.ctx.tagged.tenant_column(other.table or "") or "").lower()
+            if other.table is not None and tenant == other.column.lower():
+                same = tuple(
+                    refs.index(k)
+                    for k in readers
+                    if facts.tables[k] is not ref and facts.tables[k].table == other.table
+                )
+                partners.append((other.table, same))
+    return _Check(tuple(groups), tuple(partners))
+
+
+def _insert_check(ref: TableRef, write: Write, column: str, request: _Request) -> _Check | None:
+    table = request.ctx.catalog.table(ref.table)
+    if table is not None and [c.lower() for c in table.primary_key] == [column]:
+        return _Check(inserted=(), skipped=True)
+    name = next((c for c in write.columns if c.lower() == column), None)
+    if name is None or not write.rows:
+        return None
+    values = [write.value(name, row) for row in range(len(write.rows))]
+    bound = [value for value in values if value is not None and _bound(value)]
+    return _Check(inserted=tuple(bound), written=write.table) if len(bound) == len(values) else None
+
+
+def _bound(value: Value) -> bool:
+    return value.kind in (ValueKind.PARAM, ValueKind.LITERAL)
+
+
+def _resolve_to(values: tuple[Value, ...], params: Sequence[str | None], caller: str | None) -> bool:
+    """Whether every value (a bound parameter or a literal) is the caller's."""
+    for value in values:
+        resolved = value.resolve(params)
+        if resolved is None or caller is None or not _same(resolved, caller):
+            return False
+    return True
 
 
 # -- one statement ---------------------------------------------------------------------------------------

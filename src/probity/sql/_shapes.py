@@ -222,6 +222,8 @@ def _pieces_filler(pieces: tuple[str | int, ...]) -> Filler:
 
 @dataclass(frozen=True)
 class _Template:
+    # The facts of the sentinel text, never handed to a probe: they hold no plan (StatementFacts.planned) that
+    # filling would copy into another text's facts.
     facts: StatementFacts
     plan: Plan
     filler: Filler = field(init=False, repr=False, compare=False)

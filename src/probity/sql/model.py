@@ -6,9 +6,10 @@ the catalog's (lower case unless quoted); columns are as PostgreSQL resolves the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 __all__ = [
     "ColumnRef",
@@ -27,6 +28,8 @@ __all__ = [
     "ValueKind",
     "Write",
 ]
+
+_T = TypeVar("_T")
 
 
 class Kind(StrEnum):
@@ -250,6 +253,25 @@ class StatementFacts:
     literals: tuple[LiteralUse, ...] = ()
     settings: tuple[Setting, ...] = ()
     shape: str = ""  # the text with literals and parameters replaced, for grouping repeats (N+1)
+
+    def planned(self, owner: object, name: str, build: Callable[[], _T]) -> _T:
+        """What *build* works out from these facts for *owner* (a policy's tagged catalog…), once.
+
+        Probes judge request after request against the same texts: what does not depend on the bound values
+        is worked out once and held here, so it is dropped with the facts when the cache evicts them (memory
+        stays flat). Not a field: equality, hashing and ``replace`` ignore it. One owner per name at a time
+        (a run has one policy): the owner is kept, and another one works the plan out again.
+
+        >>> facts = StatementFacts("SELECT 1", Kind.SELECT)
+        >>> facts.planned(Kind, "n", lambda: [1]) is facts.planned(Kind, "n", lambda: [2])
+        True
+        """
+        # one attribute per name, no dict of plans: every object held here is one more for the collector
+        slot = f"_plan_{name}"
+        entry: tuple[object, _T] | None = self.__dict__.get(slot)
+        if entry is None or entry[0] is not owner:
+            entry = self.__dict__[slot] = (owner, build())
+        return entry[1]
 
     @property
     def write(self) -> Write | None:
