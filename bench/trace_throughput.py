@@ -48,6 +48,7 @@ from probity.core.principals import load_principals  # noqa: E402
 from probity.core.redact import Redactor  # noqa: E402
 from probity.core.target import load_target  # noqa: E402
 from probity.core.trace import Attribution, Exchange  # noqa: E402
+from probity.engine.judge_process import judging_gc  # noqa: E402
 from probity.engine.observer import Observer, SqlView  # noqa: E402
 from probity.sql import cache_info, catalog_from_ddl, clear_cache  # noqa: E402
 from trace_mix import ROOT  # noqa: E402
@@ -320,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sort", default="tottime", help="the profile's order (tottime, cumulative, …)")
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    judging_gc()  # the garbage collector as in a run's judging process, for every measure alike
     log = _mix_log(args)
     documents = _documents(ROOT / "contracts/clinic/target.yaml")
     clear_cache()

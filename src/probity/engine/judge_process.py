@@ -19,6 +19,7 @@ small machine a helper process that keeps waking up slows the request loop even 
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import pickle
 import signal
@@ -38,7 +39,7 @@ from probity.core.redact import Redactor
 from probity.core.trace import Exchange
 from probity.engine.observer import About, Observer, ObserverHooks
 
-__all__ = ["CAN_FORK", "ProcessObserver", "judged_aside"]
+__all__ = ["CAN_FORK", "GC_THRESHOLDS", "ProcessObserver", "judged_aside", "judging_gc"]
 
 # Where processes cannot be forked (Windows), judging stays in the sending process, on a thread.
 CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
@@ -48,6 +49,17 @@ STOP_TIMEOUT = 10.0  # seconds the judging process has to close its connections 
 # for every earlier one to be judged (a barrier, see observer.BARRIER_METHODS) then waits for fewer.
 JUDGE_BATCH = 4
 PIPE_BUFFER = 4 << 20  # bytes asked for each way (the kernel caps it at net.core.[rw]mem_max)
+# Judging makes many short-lived objects per statement and keeps bounded caches of parsed facts and their plans:
+# with CPython's default thresholds (700, 10, 10) the collector walks those caches again and again, about a tenth
+# of the trace pipeline's CPU (bench/README.md). Rarer collections; cycles are still freed, memory stays flat.
+GC_THRESHOLDS = (20_000, 50, 100)
+
+
+def judging_gc() -> None:
+    """Set the garbage collector as a judging process does (also what bench/trace_throughput.py measures):
+    what the process holds now (inherited from the sender at the fork) is left out of every collection."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def judged_aside(build: Build, redactor: Redactor, scope: ExitStack) -> ProcessObserver:
@@ -163,6 +175,7 @@ def _serve(build: Build, connection: Connection, senders_end: Connection) -> Non
     """The judging process: build the observer, then judge what the pipe brings until told to stop."""
     senders_end.close()  # our copy of it: else the pipe would outlive the sender, and we would wait forever
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sender's to handle; it stops us
+    judging_gc()
     with ExitStack() as scope:
         try:
             observer = build(scope)
