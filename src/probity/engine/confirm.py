@@ -4,7 +4,9 @@ Schemathesis's ``positive_data_acceptance`` says "the API rejected a schema-vali
 phase has repeatedly classified schema-invalid cases as positive (see its issues on ``patternProperties``,
 ``propertyNames``, formats and bounds), which turns a correct rejection into a false finding. Probity
 confirms such a failure by validating the body it sent against the contract with an independent JSON
-Schema validator, and keeps the failure only when the body really conforms.
+Schema validator, and keeps the failure only when the body really conforms. Likewise a 404 that
+``ensure_resource_availability`` blames on a just-created resource is kept only when a GET of that resource,
+as the same caller, does not find it either (:func:`availability_probe`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-__all__ = ["body_conforms"]
+__all__ = ["availability_probe", "body_conforms"]
 
 
 def body_conforms(contract: dict[str, Any], operation: str, body: Any, media_type: str = "application/json") -> bool:
@@ -41,3 +43,31 @@ def body_conforms(contract: dict[str, Any], operation: str, body: Any, media_typ
 
 def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
+
+
+# Headers of the failed request that describe its body or its own exchange, not who sent it.
+_NOT_RESENT = frozenset({"content-type", "content-length", "traceparent", "x-schemathesis-testcaseid"})
+
+
+def availability_probe(
+    contract: dict[str, Any], operation: str, uri: str, headers: dict[str, list[str]]
+) -> tuple[str, str, dict[str, str]] | None:
+    """The GET that shows whether the resource a failed *operation* was about exists: label, URI and headers.
+
+    Schemathesis's ``ensure_resource_availability`` reads any 404 right after a POST as "the created resource
+    is missing", but a PATCH can answer 404 for another resource its body names (an unknown provider), as a
+    correct API should. A GET of the same URI, as the same caller, tells the two apart. None when there is no
+    such GET (or the failed request was one): the failure stands.
+
+    >>> contract = {"paths": {"/a/{id}": {"get": {}, "patch": {}}}}
+    >>> availability_probe(contract, "PATCH /a/{id}", "http://h/a/7", {"Authorization": ["Bearer t"],
+    ...                                                              "Content-Type": ["application/json"]})
+    ('GET /a/{id}', 'http://h/a/7', {'Authorization': 'Bearer t'})
+    >>> availability_probe(contract, "GET /a/{id}", "http://h/a/7", {}) is None
+    True
+    """
+    method, path = operation.split(" ", 1)
+    if method.upper() == "GET" or "get" not in contract.get("paths", {}).get(path, {}):
+        return None
+    kept = {name: values[-1] for name, values in headers.items() if values and name.lower() not in _NOT_RESENT}
+    return f"GET {path}", uri, kept

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 
 from probity.core.compliance import controls_for
@@ -23,13 +24,15 @@ from probity.core.findings import Outcome, Result
 from probity.core.redact import Redactor
 from probity.engine.auth import TokenBroker
 from probity.engine.builtin_checks import describe
-from probity.engine.confirm import body_conforms
+from probity.engine.confirm import availability_probe, body_conforms
 from probity.engine.observer import ObserverHooks
 from probity.engine.plan import SAFE_METHODS, Pass, RunPlan
 
 __all__ = ["PassOutcome", "run_contract_pass", "unexercised"]
 
 _PHASES = ("examples", "coverage", "fuzzing", "stateful")
+# Sends one request of Probity's own (request, operation label, principal); its status, None if none came.
+Resend = Callable[[requests.Request, str, "str | None"], "int | None"]
 
 
 @dataclass
@@ -40,8 +43,9 @@ class PassOutcome:
     exercised: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
     scenarios: int = 0
-    # Failures a second opinion showed to be the generator's mistake (a schema-invalid "positive" case).
-    dismissed: int = 0
+    # Failures a second opinion showed to be the generator's mistake (a schema-invalid "positive" case, a
+    # 404 about another resource than the one just created), by check.
+    dismissed: dict[str, int] = field(default_factory=dict)
 
 
 def run_contract_pass(
@@ -59,11 +63,25 @@ def run_contract_pass(
     with _wfc_document(run_pass, broker, redactor) as wfc:
         config = _config(plan, run_pass, wfc, contract)
         schema = schemathesis.openapi.from_dict(contract, config=config)
-        collector = _Collector(run_pass, plan, redactor, contract)
-        with _observed(observer):
+        with requests.Session() as session, _observed(observer):
+            collector = _Collector(run_pass, plan, redactor, contract, _resender(session, observer))
             for event in from_schema(schema).execute():
                 collector.consume(event)
     return collector.outcome
+
+
+def _resender(session: requests.Session, observer: ObserverHooks | None) -> Resend:
+    """Send second opinions through the observer when there is one, so their SQL is judged like any other."""
+
+    def resend(request: requests.Request, label: str, principal: str | None) -> int | None:
+        try:
+            if observer is not None:
+                return observer.send(session, request, label, principal).status_code
+            return session.send(session.prepare_request(request), timeout=30).status_code
+        except requests.RequestException:
+            return None  # no opinion: the failure stands
+
+    return resend
 
 
 @contextmanager
@@ -143,14 +161,19 @@ def _writes(method: str) -> bool:
 class _Collector:
     """Folds schemathesis engine events into results: failures as found, one PASS per check that held."""
 
-    def __init__(self, run_pass: Pass, plan: RunPlan, redactor: Redactor, contract: dict[str, Any]) -> None:
+    def __init__(
+        self, run_pass: Pass, plan: RunPlan, redactor: Redactor, contract: dict[str, Any], resend: Resend
+    ) -> None:
         self.run_pass = run_pass
         self.plan = plan
         self.redactor = redactor
         self.contract = contract
+        self.resend = resend
         self.outcome = PassOutcome()
         self._ran: dict[tuple[str, str], bool] = {}  # (operation, check) -> failed
         self._seen: set[str] = set()
+        # Failures whose second opinion needs a request: asked once the engine is done, so nothing overlaps it.
+        self._deferred: list[tuple[str, Any, requests.Request, str, str | None]] = []
 
     def consume(self, event: Any) -> None:
         from schemathesis.engine import events
@@ -162,6 +185,7 @@ class _Collector:
         elif isinstance(event, events.FatalError):
             raise _fatal(event.exception)
         elif isinstance(event, events.EngineFinished):
+            self._second_opinions()
             self._passes()
 
     def _scenario(self, event: Any) -> None:
@@ -173,20 +197,52 @@ class _Collector:
                     continue
                 self.outcome.exercised.add(operation)
                 failed = node.failure_info is not None and self._confirmed(event, case_id, operation, node)
-                self._ran[(operation, node.name)] = self._ran.get((operation, node.name), False) or failed
-                if failed:
-                    self._failure(operation, node)
+                self._tally(operation, node, failed)
+
+    def _tally(self, operation: str, node: Any, failed: bool) -> None:
+        self._ran[(operation, node.name)] = self._ran.get((operation, node.name), False) or failed
+        if failed:
+            self._failure(operation, node)
 
     def _confirmed(self, event: Any, case_id: str, operation: str, node: Any) -> bool:
-        """Whether a failure survives its second opinion (see :mod:`probity.engine.confirm`)."""
+        """Whether a failure survives its second opinion (see :mod:`probity.engine.confirm`); False for one
+        left for later."""
+        if node.name == "ensure_resource_availability":
+            return not self._deferred_for_a_get(event, case_id, operation, node)
         if node.name != "positive_data_acceptance":
             return True
         case = event.recorder.cases.get(case_id)
         body = getattr(getattr(case, "value", None), "body", None)
         if body is None or body_conforms(self.contract, operation, body):
             return True
-        self.outcome.dismissed += 1
+        self._dismiss(node.name)
         return False
+
+    def _deferred_for_a_get(self, event: Any, case_id: str, operation: str, node: Any) -> bool:
+        interaction = event.recorder.interactions.get(case_id)
+        if interaction is None:
+            return False
+        probe = availability_probe(self.contract, operation, interaction.request.uri, interaction.request.headers)
+        if probe is None:
+            return False
+        label, uri, headers = probe
+        principal = getattr(getattr(event.recorder.cases.get(case_id), "value", None), "auth_identity", None)
+        self._deferred.append((operation, node, requests.Request("GET", uri, headers=headers), label, principal))
+        return True
+
+    def _second_opinions(self) -> None:
+        """A deferred failure stands unless the resource it blamed is there after all (2xx to a GET)."""
+        for operation, node, request, label, principal in self._deferred:
+            status = self.resend(request, label, principal or self.run_pass.pinned)
+            if status is not None and 200 <= status < 300:
+                self._dismiss(node.name)
+                self._tally(operation, node, False)
+            else:
+                self._tally(operation, node, True)
+        self._deferred.clear()
+
+    def _dismiss(self, check: str) -> None:
+        self.outcome.dismissed[check] = self.outcome.dismissed.get(check, 0) + 1
 
     def _failure(self, operation: str, node: Any) -> None:
         result = self._result(operation, node.name, Outcome.FAIL, node.failure_info)

@@ -375,10 +375,16 @@ def _merge(existing: list[Result], outcome: PassOutcome) -> list[Result]:
     return [r for r in outcome.results if (r.key, r.outcome) not in seen]
 
 
+_DISMISSED_BECAUSE = {
+    "positive_data_acceptance": "the sent body broke the schema",
+    "ensure_resource_availability": "a GET found the resource: the 404 was about another one",
+}
+
+
 def _pass_note(run_pass: Pass, outcome: PassOutcome, seconds: float) -> str:
     note = f"pass {run_pass.role} as {run_pass.pinned}: {outcome.scenarios} scenarios in {seconds:.1f}s"
-    if outcome.dismissed:
-        note += f"; {outcome.dismissed} positive_data_acceptance failures dismissed (the sent body broke the schema)"
+    for check, count in sorted(outcome.dismissed.items()):
+        note += f"; {count} {check} failures dismissed ({_DISMISSED_BECAUSE.get(check, 'second opinion')})"
     if outcome.errors:
         shown = "; ".join(outcome.errors[:3])
         note += f"; {len(outcome.errors)} requests could not be tested, e.g. {shown}"

@@ -12,6 +12,14 @@ from typing import Any
 Handler = Callable[[str, str, dict[str, str], Any], tuple[int, Any]]
 
 
+def _decoded(raw: bytes) -> Any:
+    """The request's JSON body; the raw text when it is none (generators send malformed bodies too)."""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
 class StubServer:
     def __init__(self) -> None:
         self.handler: Handler = lambda method, path, headers, body: (404, {"code": "not_found"})
@@ -32,7 +40,7 @@ class StubServer:
                 raw = self.rfile.read(length) if length else b""
                 stub.requests.append((self.command, self.path))
                 headers = {key.lower(): value for key, value in self.headers.items()}
-                status, body = stub.handler(self.command, self.path, headers, json.loads(raw) if raw else None)
+                status, body = stub.handler(self.command, self.path, headers, _decoded(raw))
                 data = b"" if body is None else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

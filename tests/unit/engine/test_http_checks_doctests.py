@@ -17,6 +17,7 @@ MODULES = [
     "probity.engine.function_level",
     "probity.engine.session_revocation",
     "probity.engine.security_headers",
+    "probity.engine.confirm",
 ]
 
 
