@@ -44,7 +44,7 @@ from probity.core.trace import Attribution
 from probity.engine import run as engine_run
 from probity.engine.auth import TokenBroker
 from probity.engine.contract_run import PassOutcome, run_contract_pass
-from probity.engine.judge_process import judged_aside
+from probity.engine.judge_process import judged_aside, spare_core
 from probity.engine.observer import Observer, ObserverHooks, fold
 from probity.engine.plan import Pass, RunPlan, default_passes, never_sent
 from probity.engine.sqlview import embedded_view
@@ -198,7 +198,9 @@ def _observer(setup: Setup, mode: Attribution, scope: ExitStack) -> ObserverHook
         view = embedded_view(setup.stack, mode, closing)
         return Observer(view, documents.policy, documents.principals, documents.contract, redactor)
 
-    return judged_aside(build, redactor, scope) if mode is Attribution.TRACEPARENT else build(scope)
+    if mode is not Attribution.TRACEPARENT:
+        return build(scope)
+    return judged_aside(build, redactor, scope, spare_core(setup.plan.workers))  # as `probity run` decides
 
 
 def _run_passes(setup: Setup, plan: RunPlan, observer: ObserverHooks | None) -> tuple[PassOutcome, float, float]:

@@ -35,7 +35,7 @@ from probity.engine.contract_run import PassOutcome, run_contract_pass
 from probity.engine.cross_tenant import cross_tenant_access
 from probity.engine.function_level import function_level_authorization
 from probity.engine.inventory import contract_inventory
-from probity.engine.judge_process import CAN_FORK, judged_aside
+from probity.engine.judge_process import CAN_FORK, judged_aside, spare_core
 from probity.engine.observer import Observer, ObserverHooks, SqlView, fold
 from probity.engine.plan import Pass, RunPlan, default_passes, is_write_allowed, never_sent
 from probity.engine.security_headers import security_headers
@@ -208,8 +208,10 @@ def _observer(
     if options.attribution is not Attribution.TRACEPARENT or not CAN_FORK:  # fences: one request at a time
         report.notes.append(f"SQL attribution by {options.attribution}")
         return build(scope)
-    report.notes.append(f"SQL attribution by {options.attribution}, judged in a process of its own")
-    return judged_aside(build, redactor, scope)
+    spin = spare_core(options.workers)
+    how = "busy-waiting while requests flow (a core to spare)" if spin else "sleeping between requests"
+    report.notes.append(f"SQL attribution by {options.attribution}, judged in a process of its own, {how}")
+    return judged_aside(build, redactor, scope, spin)
 
 
 def _api_root(options: RunOptions, stack: EmbeddedStack | None) -> str:

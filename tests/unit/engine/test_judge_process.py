@@ -80,9 +80,16 @@ def _unscoped_read(observer: ProcessObserver, log: JsonLog, exchange_id: str, bo
     observer.finished(exchange_id, exchange, (LABEL, "northwind_admin", ()))
 
 
-def test_the_judge_ties_sql_follows_the_log_and_masks_secrets_learnt_later(log: JsonLog, redactor: Redactor) -> None:
+# spin: the judging process busy-waits for messages and through the log's polls (a core to spare); the same results
+SPIN = pytest.mark.parametrize("spin", [False, True], ids=["sleeping", "spinning"])
+
+
+@SPIN
+def test_the_judge_ties_sql_follows_the_log_and_masks_secrets_learnt_later(
+    log: JsonLog, redactor: Redactor, spin: bool
+) -> None:
     with ExitStack() as scope:
-        observer = judged_aside(lambda _: _build(log, redactor), redactor, scope)
+        observer = judged_aside(lambda _: _build(log, redactor), redactor, scope, spin)
         redactor.add_secret(LEAKED)  # after the fork: the judge only knows it if it is told
         _unscoped_read(observer, log, "r1", json.dumps({"items": [{"note": LEAKED}]}).encode())
         observer.flush()
@@ -117,13 +124,16 @@ def test_a_judge_that_cannot_start_says_why(redactor: Redactor) -> None:
         judged_aside(unreachable, redactor, scope)
 
 
-def test_requests_sent_from_several_threads_are_each_judged_on_their_own_sql(log: JsonLog, redactor: Redactor) -> None:
+@SPIN
+def test_requests_sent_from_several_threads_are_each_judged_on_their_own_sql(
+    log: JsonLog, redactor: Redactor, spin: bool
+) -> None:
     def worker(n: int) -> None:
         for k in range(25):
             _unscoped_read(observer, log, f"w{n}r{k}", LARGE, session=f"s{n}")
 
     with ExitStack() as scope:
-        observer = judged_aside(lambda _: _build(log, redactor), redactor, scope)
+        observer = judged_aside(lambda _: _build(log, redactor), redactor, scope, spin)
         threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
         for thread in threads:
             thread.start()
