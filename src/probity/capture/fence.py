@@ -59,12 +59,12 @@ def fenced(
 
     >>> log = [
     ...     Statement("SELECT 'probity:fence:begin:r1'", session_id="fence", database="app"),
-    ...     Statement("SELECT * FROM patients", session_id="pool-1", database="app"),
+    ...     Statement("SELECT * FROM accounts", session_id="pool-1", database="app"),
     ...     Statement("SELECT 1", session_id="pool-2", database="other"),
     ...     Statement("SELECT 'probity:fence:end:r1'", session_id="fence", database="app"),
     ... ]
     >>> [s.text for s in fenced(log, "r1")]
-    ['SELECT * FROM patients']
+    ['SELECT * FROM accounts']
     >>> fenced(log[:3], "r1") is None
     True
     """

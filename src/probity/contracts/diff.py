@@ -1,7 +1,7 @@
 """``probity contract diff``: a contract and a backend's live OpenAPI document, compared operation by operation.
 
 Operations are matched by method and path template, with the parameter names blanked (``/p/{id}`` is
-``/p/{patient_id}``; the rename is a note) and each side's base path (its first server URL's path) put in
+``/p/{account_id}``; the rename is a note) and each side's base path (its first server URL's path) put in
 front; when the two sides only line up without base paths, they are compared that way. For each operation
 on both sides: its security, parameters, request body and responses, their schemas compared in meaning
 (:mod:`~probity.contracts.schema_diff`).
@@ -92,13 +92,13 @@ def diff_documents(
 ) -> DiffReport:
     """Compare the *contract* with the *live* OpenAPI document of a backend.
 
-    >>> contract = {"paths": {"/p/{patient_id}": {"get": {"responses": {"200": {"description": "ok"}}}},
+    >>> contract = {"paths": {"/p/{account_id}": {"get": {"responses": {"200": {"description": "ok"}}}},
     ...                       "/p": {"post": {"responses": {"201": {"description": "made"}}}}}}
     >>> live = {"paths": {"/p/{id}": {"get": {"responses": {"200": {"description": "OK"}}}}}}
     >>> report = diff_documents(contract, live)
     >>> for result in report.operations:
     ...     print(result.operation, result.implemented, [item.line() for item in result.differences])
-    GET /p/{patient_id} yes ["[info] path: path parameter 'patient_id' is called 'id' in the live document"]
+    GET /p/{account_id} yes ["[info] path: path parameter 'account_id' is called 'id' in the live document"]
     POST /p no ['[error] documented in the contract, not in the live document']
     >>> report.exit_code
     1

@@ -91,10 +91,10 @@ _ANY = Shape()
 def template_key(path: str) -> str:
     """*path* with its parameter names blanked, so that templates differing only in names compare equal.
 
-    >>> template_key("/patients/{patient_id}/notes") == template_key("/patients/{id}/notes")
+    >>> template_key("/accounts/{account_id}/notes") == template_key("/accounts/{id}/notes")
     True
-    >>> template_key("/patients/{patient_id}")
-    '/patients/{}'
+    >>> template_key("/accounts/{account_id}")
+    '/accounts/{}'
     """
     return _TEMPLATE.sub("{}", path)
 
@@ -126,8 +126,8 @@ def server_prefix(document: Mapping[str, Any]) -> str:
 def join_path(prefix: str, path: str) -> str:
     """*path* under the base path *prefix*.
 
-    >>> join_path("/api/v1", "/patients"), join_path("", "/patients"), join_path("/api", "/")
-    ('/api/v1/patients', '/patients', '/api/')
+    >>> join_path("/api/v1", "/accounts"), join_path("", "/accounts"), join_path("/api", "/")
+    ('/api/v1/accounts', '/accounts', '/api/')
     """
     return f"{prefix}{path}" if path.startswith("/") else f"{prefix}/{path}"
 

@@ -315,10 +315,10 @@ def _local(reference: str) -> bool:
 def _schema_label(contract_ref: str, live_ref: str, *, request: bool) -> str:
     """How the differences of a named schema pair are labelled.
 
-    >>> _schema_label("#/components/schemas/Patient", "#/components/schemas/PatientOut", request=False)
-    'schema Patient (live: PatientOut)'
-    >>> _schema_label("#/components/schemas/NewPatient", "#/components/schemas/NewPatient", request=True)
-    'request schema NewPatient'
+    >>> _schema_label("#/components/schemas/Account", "#/components/schemas/AccountOut", request=False)
+    'schema Account (live: AccountOut)'
+    >>> _schema_label("#/components/schemas/NewAccount", "#/components/schemas/NewAccount", request=True)
+    'request schema NewAccount'
     """
     mine, theirs = contract_ref.rsplit("/", 1)[-1], live_ref.rsplit("/", 1)[-1]
     label = f"schema {mine}" if mine == theirs else f"schema {mine} (live: {theirs})"

@@ -80,9 +80,9 @@ class RlsPolicy:
 class Table:
     """One table: columns in order, keys, indexes and row-level security.
 
-    >>> t = Table("patients", columns=(Column("id", "UUID", False), Column("mrn", "TEXT")), primary_key=("id",))
-    >>> t.column_names, t.column("MRN")
-    (('id', 'mrn'), Column(name='mrn', type='TEXT', nullable=True, has_default=False))
+    >>> t = Table("accounts", columns=(Column("id", "UUID", False), Column("email", "TEXT")), primary_key=("id",))
+    >>> t.column_names, t.column("EMAIL")
+    (('id', 'email'), Column(name='email', type='TEXT', nullable=True, has_default=False))
     """
 
     name: str
@@ -141,9 +141,9 @@ class SkippedStatement:
 class Catalog:
     """Every table, by name.
 
-    >>> catalog = Catalog((Table("patients", columns=(Column("id", "UUID"),)),))
-    >>> catalog.table('public."Patients"').name, "PATIENTS" in catalog, catalog.columns("nope")
-    ('patients', True, ())
+    >>> catalog = Catalog((Table("accounts", columns=(Column("id", "UUID"),)),))
+    >>> catalog.table('public."Accounts"').name, "ACCOUNTS" in catalog, catalog.columns("nope")
+    ('accounts', True, ())
     """
 
     tables: tuple[Table, ...] = ()
@@ -156,11 +156,11 @@ class Catalog:
         return MappingProxyType({table.name.lower(): table for table in self.tables})
 
     def table(self, name: str) -> Table | None:
-        """The table *name* names: ``patients``, ``public.patients``, ``"Patients"`` all find it.
+        """The table *name* names: ``accounts``, ``public.accounts``, ``"Accounts"`` all find it.
 
-        >>> catalog = Catalog((Table("patients"),))
-        >>> catalog.table("PUBLIC.patients").name, catalog.table("other.patients")
-        ('patients', None)
+        >>> catalog = Catalog((Table("accounts"),))
+        >>> catalog.table("PUBLIC.accounts").name, catalog.table("other.accounts")
+        ('accounts', None)
         """
         schema, bare = split_name(name)
         found = self.by_name.get(bare)
@@ -213,10 +213,10 @@ class Catalog:
         """This catalog seen through a target's *policy*: tenant columns, PHI, secrets, the audit table.
 
         >>> from probity.core.policy import Policy, TenancyPolicy, TenantScope
-        >>> scope = TenantScope(name="org", column="organization_id", attribute="org", tables=("patients",))
-        >>> catalog = Catalog((Table("patients", columns=(Column("organization_id", "UUID"),)),))
-        >>> catalog.tag(Policy(tenancy=TenancyPolicy(scopes=(scope,)))).tenant_column("public.patients")
-        'organization_id'
+        >>> scope = TenantScope(name="org", column="tenant_id", attribute="org", tables=("accounts",))
+        >>> catalog = Catalog((Table("accounts", columns=(Column("tenant_id", "UUID"),)),))
+        >>> catalog.tag(Policy(tenancy=TenancyPolicy(scopes=(scope,)))).tenant_column("public.accounts")
+        'tenant_id'
         """
         return TaggedCatalog.build(self, policy)
 
@@ -276,7 +276,7 @@ class TaggedCatalog:
     def is_audit(self, table: str) -> bool:
         """Whether *table* is the policy's audit table.
 
-        >>> TaggedCatalog(Catalog(), {}, frozenset(), frozenset(), "audit_logs").is_audit("AUDIT_LOGS")
+        >>> TaggedCatalog(Catalog(), {}, frozenset(), frozenset(), "audit_trail").is_audit("AUDIT_TRAIL")
         True
         """
         return self.audit_table is not None and _key(table) == self.audit_table
@@ -330,8 +330,8 @@ def _key(name: str) -> str:
 def split_name(name: str) -> tuple[str | None, str]:
     """``(schema, table)`` of a possibly qualified, possibly quoted name, both lower-cased.
 
-    >>> split_name('public."Patients"'), split_name("patients"), split_name('"a.b"')
-    (('public', 'patients'), (None, 'patients'), (None, 'a.b'))
+    >>> split_name('public."Accounts"'), split_name("accounts"), split_name('"a.b"')
+    (('public', 'accounts'), (None, 'accounts'), (None, 'a.b'))
     """
     parts = _identifier_parts(name.strip())
     schema = parts[-2].lower() if len(parts) > 1 else None

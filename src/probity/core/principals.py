@@ -1,7 +1,7 @@
 """Principals (``contracts/NAME/principals.yaml``): the identities Probity acts as, and how each gets a token.
 
 Each principal belongs to a tenant, has a role, and carries the attribute values that tenant scopes compare
-against (``organization_id``, ``user_id``, …). A token comes from a login request or from an environment
+against (``tenant_id``, ``user_id``, …). A token comes from a login request or from an environment
 variable. Values may reference the environment as ``${NAME}`` or ``${NAME:-default}``, expanded only when a
 token is fetched, so secrets stay out of the repository and a missing variable is named when it matters.
 """

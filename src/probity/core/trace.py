@@ -57,7 +57,7 @@ class Exchange:
 
     method: str
     url: str
-    operation: str  # "METHOD /path/template" from the contract, e.g. "GET /patients/{patient_id}"
+    operation: str  # "METHOD /path/template" from the contract, e.g. "GET /accounts/{account_id}"
     status: int
     request_headers: dict[str, str] = field(default_factory=dict)
     request_body: bytes = b""

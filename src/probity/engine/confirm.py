@@ -55,7 +55,7 @@ def availability_probe(
     """The GET that shows whether the resource a failed *operation* was about exists: label, URI and headers.
 
     Schemathesis's ``ensure_resource_availability`` reads any 404 right after a POST as "the created resource
-    is missing", but a PATCH can answer 404 for another resource its body names (an unknown provider), as a
+    is missing", but a PATCH can answer 404 for another resource its body names (an unknown owner, say), as a
     correct API should. A GET of the same URI, as the same caller, tells the two apart. None when there is no
     such GET (or the failed request was one): the failure stands.
 

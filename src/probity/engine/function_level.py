@@ -52,9 +52,9 @@ def refused_roles(op: Operation, principals: Principals) -> tuple[str, ...]:
     >>> from probity.core.principals import Principals
     >>> p = Principals.model_validate({"principals": [
     ...     {"name": n, "tenant": "t", "role": n.upper(), "token": {"env": "X"}}
-    ...     for n in ("admin", "staff", "patient")]})
+    ...     for n in ("admin", "staff", "viewer")]})
     >>> refused_roles(Operation("DELETE", "/x/{id}", {}, roles=("ADMIN",)), p)
-    ('STAFF', 'PATIENT')
+    ('STAFF', 'VIEWER')
     """
     roles = dict.fromkeys(p.role for p in principals.principals)
     return tuple(role for role in roles if op.roles and role not in op.roles)

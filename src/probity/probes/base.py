@@ -87,7 +87,7 @@ class ProbeContext:
         return found
 
     def attribute(self, name: str) -> str | None:
-        """The caller's value of a principal attribute (e.g. organization_id), if known."""
+        """The caller's value of a principal attribute (e.g. tenant_id), if known."""
         return self.principal.attributes.get(name) if self.principal else None
 
     def result(

@@ -1,7 +1,7 @@
 """N+1 queries: the same statement, with only its values changed, run again and again within one request.
 
-The classic shape is one query for a list and then one more per row of it (each thread's last message
-fetched by its own ``SELECT … WHERE thread_id = $2``). Statements are grouped by their *shape* (the text with
+The classic shape is one query for a list and then one more per row of it (each post's last comment
+fetched by its own ``SELECT … WHERE post_id = $2``). Statements are grouped by their *shape* (the text with
 every literal and parameter a placeholder, comments dropped); transaction control and ``SET`` are not
 queries and are left out. A shape that ran at least ``policy.n_plus_one_threshold`` times in one request
 fails ``n_plus_one.repeated_shape`` (default MEDIUM), with the shape and its count in the evidence; one
@@ -13,12 +13,12 @@ INCONCLUSIVE.
 >>> from probity.core.trace import Attribution, Exchange, RequestTrace, Statement
 >>> from probity.probes.base import OperationFacts, ProbeContext
 >>> policy = Policy.model_validate({"tenancy": {"scopes": [
-...     {"name": "org", "column": "org", "attribute": "org", "tables": ["threads"]}]}, "n_plus_one_threshold": 3})
->>> ctx = ProbeContext(policy, Catalog(), Catalog().tag(policy), OperationFacts("GET /threads"))
->>> last = "SELECT body FROM messages WHERE thread_id = $1 ORDER BY at DESC LIMIT 1"
->>> statements = [Statement("SELECT id FROM threads WHERE org = $1", ("o1",))]
->>> statements += [Statement(last, (f"t{n}",)) for n in range(4)]
->>> trace = RequestTrace(Exchange("GET", "/threads", "GET /threads", 200), tuple(statements), Attribution.FENCE)
+...     {"name": "org", "column": "org", "attribute": "org", "tables": ["posts"]}]}, "n_plus_one_threshold": 3})
+>>> ctx = ProbeContext(policy, Catalog(), Catalog().tag(policy), OperationFacts("GET /posts"))
+>>> last = "SELECT body FROM comments WHERE post_id = $1 ORDER BY at DESC LIMIT 1"
+>>> statements = [Statement("SELECT id FROM posts WHERE org = $1", ("o1",))]
+>>> statements += [Statement(last, (f"p{n}",)) for n in range(4)]
+>>> trace = RequestTrace(Exchange("GET", "/posts", "GET /posts", 200), tuple(statements), Attribution.FENCE)
 >>> [(r.rule, r.outcome.value, r.evidence["count"]) for r in n_plus_one(trace, ctx)]
 [('n_plus_one.repeated_shape', 'fail', 4)]
 """

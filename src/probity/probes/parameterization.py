@@ -11,7 +11,7 @@ interpolated input only when it equals one (or is one wrapped in LIKE wildcards)
   more also counts when it sits *inside* a string literal, as in ``ILIKE '%Smith Jones%'``); or
 * the literal is the **odd one out**: a string compared with a column in WHERE/ON/HAVING in a statement that
   binds parameters and writes no other (non-boolean) literal into a comparison — the shape of code that binds
-  everything but splices one value in (``a.organization_id = $1 AND a.status = 'NO_SHOW'``).
+  everything but splices one value in (``a.tenant_id = $1 AND a.status = 'ON_HOLD'``).
 
 Either way, a literal whose value the same statement also binds as a parameter is taken for a coincidence
 (the code bound that input). Boolean literals are never judged.
@@ -31,8 +31,8 @@ evidence).
 >>> from probity.probes.base import OperationFacts, ProbeContext
 >>> policy = Policy.model_validate({"tenancy": {"scopes": [
 ...     {"name": "org", "column": "org", "attribute": "org", "tables": ["visits"]}]}})
->>> ctx = ProbeContext(policy, Catalog(), Catalog().tag(policy), OperationFacts("GET /visits"), inputs=("NO_SHOW",))
->>> sql = "SELECT id FROM visits v WHERE v.org = $1 AND v.status = 'NO_SHOW' LIMIT $2"
+>>> ctx = ProbeContext(policy, Catalog(), Catalog().tag(policy), OperationFacts("GET /visits"), inputs=("ON_HOLD",))
+>>> sql = "SELECT id FROM visits v WHERE v.org = $1 AND v.status = 'ON_HOLD' LIMIT $2"
 >>> trace = RequestTrace(Exchange("GET", "/visits", "GET /visits", 200), (Statement(sql, ("o1", "20")),),
 ...     Attribution.FENCE)
 >>> [(r.rule, r.outcome.value, r.evidence["column"]) for r in parameterization(trace, ctx)]
@@ -134,7 +134,7 @@ def _positions(facts: StatementFacts) -> list[_Position]:
 
 
 def _judged(value: Value) -> bool:
-    # booleans carry no injection and are the commonest constants (is_restricted = false, ON true)
+    # booleans carry no injection and are the commonest constants (is_archived = false, ON true)
     return value.kind is ValueKind.LITERAL and value.literal is not None and value.literal not in ("true", "false")
 
 
@@ -161,7 +161,7 @@ def _why(
 def _distinctive(value: str) -> bool:
     """Whether *value* is unlikely to equal a constant written in the code.
 
-    >>> [_distinctive(v) for v in ("NO_SHOW", "42", "1200", "true", "O'Brien", "3f2b9c1e-aaaa-bbbb-cccc-0123456789ab")]
+    >>> [_distinctive(v) for v in ("ON_HOLD", "42", "1200", "true", "O'Brien", "3f2b9c1e-aaaa-bbbb-cccc-0123456789ab")]
     [False, False, True, False, True, True]
     """
     text = value.strip()

@@ -23,13 +23,13 @@ NOT_APPLICABLE when the policy has no ``secrets`` section.
 >>> from probity.core.trace import Attribution, Exchange, RequestTrace, Statement
 >>> from probity.probes.base import OperationFacts, ProbeContext
 >>> from probity.sql import catalog_from_ddl
->>> catalog = catalog_from_ddl("CREATE TABLE users (id int PRIMARY KEY, email text, pw text)")
+>>> catalog = catalog_from_ddl("CREATE TABLE members (id int PRIMARY KEY, email text, pw text)")
 >>> policy = Policy.model_validate({
-...     "tenancy": {"scopes": [{"name": "own", "column": "id", "attribute": "uid", "tables": ["users"]}]},
-...     "secrets": {"columns": ["users.pw"]}})
+...     "tenancy": {"scopes": [{"name": "own", "column": "id", "attribute": "uid", "tables": ["members"]}]},
+...     "secrets": {"columns": ["members.pw"]}})
 >>> ctx = ProbeContext(policy, catalog, catalog.tag(policy), OperationFacts("GET /me"), response_text='{"id": 1}')
 >>> trace = RequestTrace(Exchange("GET", "http://api/me", "GET /me", 200),
-...     (Statement("SELECT * FROM users WHERE id = $1", ("1",), "s1"),), Attribution.FENCE)
+...     (Statement("SELECT * FROM members WHERE id = $1", ("1",), "s1"),), Attribution.FENCE)
 >>> [(r.rule, r.outcome.value) for r in secret_omission(trace, ctx)]
 [('secret_omission.selected', 'fail'), ('secret_omission.returned', 'inconclusive')]
 >>> encoded = binascii.b2a_base64(b"tok_live_0123456789abcdef", newline=False).decode()

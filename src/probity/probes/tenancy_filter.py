@@ -1,7 +1,7 @@
 """Tenancy filter: every statement on a tenant-scoped table is confined to the caller's tenant, in SQL.
 
 A policy scope says "rows of these tables belong to the caller whose ``attribute`` equals the row's
-``column``" (``patients.organization_id`` = the caller's ``organization_id``). For each statement of a request
+``column``" (``accounts.tenant_id`` = the caller's ``tenant_id``). For each statement of a request
 with a caller, every reference to a scoped table must be constrained, for every row it reads, updates or
 deletes, to the caller's value:
 
@@ -9,7 +9,7 @@ deletes, to the caller's value:
   join ON, a conjunct common to all OR branches, an enclosing query's filter) — ``=``, ``IN``, ``= ANY`` or
   ``IS NOT DISTINCT FROM`` — whose value resolves (bound parameter or literal) to the caller's value;
 * or equality to another reference's tenant column that is itself so constrained
-  (``m.organization_id = t.organization_id AND t.organization_id = $1``);
+  (``m.tenant_id = t.tenant_id AND t.tenant_id = $1``);
 * or ``current_setting('app.x')`` where ``app.x`` was set earlier in the session (its transaction, for
   ``SET LOCAL`` / ``set_config(…, true)``) to the caller's value;
 * or row-level security: the table has RLS and policies whose USING (WITH CHECK for INSERT) compares the
@@ -218,7 +218,7 @@ class _Request:
         column = self.ctx.tagged.tenant_column(ref.table)
         if column is None:
             return None
-        # public.patients is the catalog's patients; audit.patients is another table of the same name
+        # public.accounts is the catalog's accounts; audit.accounts is another table of the same name
         elsewhere = ref.schema is not None and not ref.known and self.ctx.catalog.table(ref.table) is not None
         return None if elsewhere else column
 

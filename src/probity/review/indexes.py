@@ -4,10 +4,10 @@ The coverage rule is B-tree's prefix rule, decided once here: a column *c* of a 
 when some index of the table (the primary key and unique constraints included) has *c* at a position whose
 preceding columns are all equality-constrained by the same reference (``=``, ``IN``, ``= ANY``, ``IS NULL``,
 ``IS NOT DISTINCT FROM``). So *c* leading an index always covers it, and a composite tenant-first index
-``(organization_id, c)`` covers *c* for a query that filters by the tenant; ``(organization_id, deleted_at,
-family_name)`` covers ``family_name`` under ``organization_id = $1 AND deleted_at IS NULL``. Columns that
-need coverage: every column a predicate that holds for every row compares (filters and join conditions)
-and every ORDER BY column of the table.
+``(tenant_id, c)`` covers *c* for a query that filters by the tenant; ``(tenant_id, deleted_at, last_name)``
+covers ``last_name`` under ``tenant_id = $1 AND deleted_at IS NULL``. Columns that need coverage: every
+column a predicate that holds for every row compares (filters and join conditions) and every ORDER BY column
+of the table.
 
 Rule: ``review.indexes.missing`` (MEDIUM), one per uncovered column, with the ``CREATE INDEX`` that would
 cover it (tenant-first when the reference filters by the tenant). NOT_APPLICABLE when no statement filters

@@ -1,7 +1,7 @@
 """Schema valid: every statement of the blueprint parses, and uses only tables and columns the DDL creates.
 
 Tables come from the statement's facts (a reference the catalog does not know); columns from sqlglot's tree:
-a qualified column (``p.mrn``) must exist in the table its alias names, an unqualified one in some table of
+a qualified column (``a.email``) must exist in the table its alias names, an unqualified one in some table of
 the statement (or be one of its output names), an INSERT's column list in its target. Columns of CTEs and
 derived tables are not judged (their own statements are). A table or column the DDL lacks is a schema
 hallucination, named with its line.

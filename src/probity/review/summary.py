@@ -51,7 +51,7 @@ class TrackingRow:
 @dataclass(frozen=True)
 class SchemaGap:
     kind: str  # table or column
-    name: str  # "patients" or "patients.blood_type"
+    name: str  # "accounts" or "accounts.plan"
     locations: tuple[str, ...]
 
 

@@ -82,10 +82,10 @@ class Analysis:
     """The facts of one parsed (and, when possible, qualified) statement tree.
 
     >>> import sqlglot
-    >>> tree = sqlglot.parse_one("SELECT u.email FROM users u WHERE u.id = $1 OR u.email = $2", dialect="postgres")
+    >>> tree = sqlglot.parse_one("SELECT m.email FROM members m WHERE m.id = $1 OR m.email = $2", dialect="postgres")
     >>> ref = Analysis(tree, Catalog()).tables()[0]
     >>> ref.table, ref.predicates, [p.column for p in ref.or_predicates]
-    ('users', (), ['id', 'email'])
+    ('members', (), ['id', 'email'])
     """
 
     def __init__(self, tree: exp.Expr, catalog: Catalog) -> None:

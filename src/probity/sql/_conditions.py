@@ -101,7 +101,7 @@ def comparisons(condition: exp.Expr) -> list[Comparison]:
     [('t.at', '<', '$1')]
     """
     node = condition.unnest()
-    if isinstance(node, exp.Not) and isinstance(node.this.unnest(), exp.Column):  # NOT is_restricted
+    if isinstance(node, exp.Not) and isinstance(node.this.unnest(), exp.Column):  # NOT is_archived
         return [Comparison(node.this.unnest(), "=", exp.false())]
     if isinstance(node, exp.Not):
         return [_negated(c) for c in _positive(node.this)]
@@ -114,7 +114,7 @@ def _negated(comparison: Comparison) -> Comparison:
 
 def _positive(node: exp.Expr) -> list[Comparison]:
     node = node.unnest()
-    if isinstance(node, exp.Column):  # a bare boolean column: WHERE is_restricted
+    if isinstance(node, exp.Column):  # a bare boolean column: WHERE is_archived
         return [Comparison(node, "=", exp.true())]
     if isinstance(node, exp.In):
         return _in(node)

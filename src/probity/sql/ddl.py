@@ -121,8 +121,8 @@ def _redundant(paren: exp.Paren) -> bool:
 def pg_default_name(table: str, columns: Sequence[str], label: str) -> str:
     """The name PostgreSQL gives an unnamed constraint or index (``makeObjectName``), truncated like it.
 
-    >>> pg_default_name("sessions", ["organization_id", "user_id"], "fkey")
-    'sessions_organization_id_user_id_fkey'
+    >>> pg_default_name("devices", ["tenant_id", "user_id"], "fkey")
+    'devices_tenant_id_user_id_fkey'
     >>> len(pg_default_name("t" * 40, ["c" * 40], "key"))
     63
     """

@@ -122,10 +122,10 @@ _SHAPES = ShapeCache(CACHE_SIZE)
 def statement_facts(text: str, catalog: Catalog | None = None) -> StatementFacts:
     """The facts of one statement text, from the cache after the first time.
 
-    >>> facts = statement_facts("SELECT id FROM patients p WHERE p.organization_id = $1 LIMIT 20")
+    >>> facts = statement_facts("SELECT id FROM accounts a WHERE a.tenant_id = $1 LIMIT 20")
     >>> facts.kind.value, [(p.table, p.column, p.op, p.value.sql) for p in facts.tables[0].predicates]
-    ('select', [('patients', 'organization_id', '=', '$1')])
-    >>> facts.limit.literal, statement_facts("SELECT id FROM patients p WHERE p.organization_id = $1 LIMIT 20") is facts
+    ('select', [('accounts', 'tenant_id', '=', '$1')])
+    >>> facts.limit.literal, statement_facts("SELECT id FROM accounts a WHERE a.tenant_id = $1 LIMIT 20") is facts
     ('20', True)
     """
     catalog = _EMPTY if catalog is None else catalog

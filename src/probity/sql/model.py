@@ -109,7 +109,7 @@ class Origin(StrEnum):
 
 @dataclass(frozen=True)
 class Predicate:
-    """``table.column op value``, e.g. ``patients.organization_id = $1``."""
+    """``table.column op value``, e.g. ``accounts.tenant_id = $1``."""
 
     table: str
     column: str
@@ -293,8 +293,8 @@ class StatementFacts:
     def selected(self, table: str) -> frozenset[str]:
         """The columns of *table* the statement returns (through ``*``, CTEs and derived tables).
 
-        >>> p = Projection("h", (ColumnRef("users", "password_hash"),))
-        >>> sorted(StatementFacts("…", Kind.SELECT, projections=(p,)).selected("users"))
+        >>> p = Projection("h", (ColumnRef("members", "password_hash"),))
+        >>> sorted(StatementFacts("…", Kind.SELECT, projections=(p,)).selected("members"))
         ['password_hash']
         """
         wanted = {table, table.lower()}
