@@ -44,7 +44,7 @@ class TenantScope(_Strict):
 
     name: str
     column: str
-    attribute: str = Field(description="the principal attribute the column must equal, e.g. organization_id")
+    attribute: str = Field(description="the principal attribute the column must equal, e.g. tenant_id")
     tables: tuple[str, ...] = Field(min_length=1)
 
 
