@@ -16,6 +16,7 @@ from probity.core.runs import new_run_dir
 from probity.core.shards import Shard, parse_shard
 from probity.core.target import Target, load_target
 from probity.core.trace import Attribution
+from probity.engine.judge_process import JUDGE_WAITS
 from probity.engine.run import RunOptions, execute_run
 from probity.reporting.findings_json import point_latest
 from probity.reporting.outputs import write_outputs
@@ -49,6 +50,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("traceparent", "fence"),
         default="traceparent",
         help="tie SQL to requests by the backend's SQL comments (exact, concurrent) or by fences",
+    )
+    parser.add_argument(
+        "--judge-wait",
+        choices=JUDGE_WAITS,
+        default="auto",
+        help="traceparent attribution: whether the judging process busy-waits for requests (faster on a small "
+        "machine, costs a core while a pass runs) or sleeps; auto spins when a core is to spare",
     )
     parser.add_argument(
         "--dsn", help="running target: a database role that may read the server's log (env: PROBITY_DSN)"
@@ -126,6 +134,7 @@ def _options(target: Target, args: argparse.Namespace, run_dir: Path) -> RunOpti
         workers=args.workers,
         defects=args.defects,
         attribution=Attribution(args.attribution),
+        judge_wait=args.judge_wait,
         dsn=args.dsn or os.environ.get("PROBITY_DSN"),
         backend_user=args.backend_user,
         shard=args.shard,

@@ -47,7 +47,17 @@ from probity.core.redact import Redactor
 from probity.core.trace import Exchange
 from probity.engine.observer import About, Observer, ObserverHooks
 
-__all__ = ["CAN_FORK", "GC_THRESHOLDS", "SPIN_SECONDS", "ProcessObserver", "judged_aside", "judging_gc", "spare_core"]
+__all__ = [
+    "CAN_FORK",
+    "GC_THRESHOLDS",
+    "JUDGE_WAITS",
+    "SPIN_SECONDS",
+    "ProcessObserver",
+    "judged_aside",
+    "judging_gc",
+    "spare_core",
+    "spins",
+]
 
 # Where processes cannot be forked (Windows), judging stays in the sending process, on a thread.
 CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
@@ -64,6 +74,8 @@ GC_THRESHOLDS = (20_000, 50, 100)
 # How long the judging process busy-waits for the next message before it blocks: far longer than the gap
 # between two requests of a pass, far shorter than a pause between passes (a database reset).
 SPIN_SECONDS = 0.05
+# How the judging process waits for requests (``probity run --judge-wait``): busy, asleep, or busy when it may.
+JUDGE_WAITS = ("auto", "spin", "sleep")
 
 
 def spare_core(workers: int) -> bool:
@@ -75,6 +87,17 @@ def spare_core(workers: int) -> bool:
     """
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return usable > workers
+
+
+def spins(wait: str, workers: int) -> bool:
+    """Whether the judging process busy-waits, as *wait* (one of :data:`JUDGE_WAITS`) asks, for *workers*.
+
+    >>> spins("spin", 10_000), spins("sleep", 1), spins("auto", 10_000)
+    (True, False, False)
+    """
+    if wait not in JUDGE_WAITS:
+        raise ValueError(f"the judging process waits by one of {', '.join(JUDGE_WAITS)}, not {wait!r}")
+    return spare_core(workers) if wait == "auto" else wait == "spin"
 
 
 def judging_gc() -> None:

@@ -35,7 +35,7 @@ from probity.engine.contract_run import PassOutcome, run_contract_pass
 from probity.engine.cross_tenant import cross_tenant_access
 from probity.engine.function_level import function_level_authorization
 from probity.engine.inventory import contract_inventory
-from probity.engine.judge_process import CAN_FORK, judged_aside, spare_core
+from probity.engine.judge_process import CAN_FORK, judged_aside, spins
 from probity.engine.observer import Observer, ObserverHooks, SqlView, fold
 from probity.engine.plan import Pass, RunPlan, default_passes, is_write_allowed, never_sent
 from probity.engine.security_headers import security_headers
@@ -60,6 +60,9 @@ class RunOptions:
     defects: str = ""
     # How statements are tied to requests: the backend's SQL comments, or fences one request at a time.
     attribution: Attribution = Attribution.TRACEPARENT
+    # With traceparents, whether the judging process busy-waits while requests flow ("spin"), sleeps ("sleep"),
+    # or spins only when the machine has a core to spare for it ("auto"; see engine.judge_process).
+    judge_wait: str = "auto"
     dsn: str | None = None  # a running target's database, for its statement log, catalog and read-back
     backend_user: str | None = None  # the role the running backend connects as (filters the log)
     shard: Shard | None = None  # run only this shard's share of the contract's operations
@@ -208,8 +211,9 @@ def _observer(
     if options.attribution is not Attribution.TRACEPARENT or not CAN_FORK:  # fences: one request at a time
         report.notes.append(f"SQL attribution by {options.attribution}")
         return build(scope)
-    spin = spare_core(options.workers)
-    how = "busy-waiting while requests flow (a core to spare)" if spin else "sleeping between requests"
+    spin = spins(options.judge_wait, options.workers)
+    how = "busy-waiting while requests flow" if spin else "sleeping between requests"
+    how += f" (--judge-wait {options.judge_wait})"
     report.notes.append(f"SQL attribution by {options.attribution}, judged in a process of its own, {how}")
     return judged_aside(build, redactor, scope, spin)
 

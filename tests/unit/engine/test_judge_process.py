@@ -3,6 +3,7 @@ statement log itself; results, redaction of secrets learnt later, and a judge th
 
 from __future__ import annotations
 
+import doctest
 import json
 import multiprocessing
 import os
@@ -23,7 +24,8 @@ from probity.core.policy import load_policy
 from probity.core.principals import load_principals
 from probity.core.redact import Redactor
 from probity.core.trace import Attribution, Exchange
-from probity.engine.judge_process import ProcessObserver, judged_aside
+from probity.engine import judge_process
+from probity.engine.judge_process import ProcessObserver, judged_aside, spins
 from probity.engine.observer import Observer, SqlView
 from probity.sql import catalog_from_ddl
 
@@ -177,3 +179,23 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"  # a zombie has exited; its parent is gone, so nobody reaps it at once
+
+
+def test_the_modules_examples_pass() -> None:
+    failures, attempted = doctest.testmod(judge_process)
+    assert failures == 0 and attempted >= 2
+
+
+@pytest.mark.parametrize(("wait", "spinning"), [("spin", True), ("sleep", False)])
+def test_the_judge_waits_as_asked_whatever_the_cores(wait: str, spinning: bool) -> None:
+    assert spins(wait, 1) is spinning and spins(wait, 10_000) is spinning
+
+
+def test_auto_spins_only_with_a_core_to_spare() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert spins("auto", cores - 1) and not spins("auto", cores)
+
+
+def test_an_unknown_way_to_wait_is_refused() -> None:
+    with pytest.raises(ValueError, match="one of auto, spin, sleep, not 'nap'"):
+        spins("nap", 1)
