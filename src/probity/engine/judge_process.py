@@ -38,6 +38,7 @@ from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from probity.capture.traceparent import new_traceparent
@@ -55,6 +56,7 @@ __all__ = [
     "ProcessObserver",
     "judged_aside",
     "judging_gc",
+    "cpu_quota",
     "spare_core",
     "spins",
 ]
@@ -76,17 +78,52 @@ GC_THRESHOLDS = (20_000, 50, 100)
 SPIN_SECONDS = 0.05
 # How the judging process waits for requests (``probity run --judge-wait``): busy, asleep, or busy when it may.
 JUDGE_WAITS = ("auto", "spin", "sleep")
+CGROUP_ROOT = Path("/sys/fs/cgroup")  # where a container sees its own control group's CPU quota
 
 
 def spare_core(workers: int) -> bool:
-    """Whether this process may use more CPUs than *workers* request loops and one for the judging process
-    keep busy, so the judging process can busy-wait.
+    """Whether this process may use a whole CPU more than *workers* request loops keep busy, so the judging
+    process can busy-wait: the CPUs it may run on, fewer if its control group's CPU quota allows fewer (a
+    container limited to one CPU on a large host must not spin one away).
 
     >>> spare_core(10_000)
     False
     """
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return usable > workers
+    usable: float = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = cpu_quota()
+    if quota is not None:
+        usable = min(usable, quota)
+    return usable >= workers + 1
+
+
+def cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
+    """The CPUs this process's control group may use (its CFS quota over its period), None when unlimited or
+    unknown; *root* is where cgroup v2 (``cpu.max``) or v1 (``cpu/cpu.cfs_quota_us``) shows them.
+
+    >>> cpu_quota(Path("/nonexistent")) is None
+    True
+    """
+    v2 = _read_words(root / "cpu.max")
+    if v2 is not None:
+        return _ratio(v2[0], v2[1] if len(v2) > 1 else "100000")
+    quota, period = _read_words(root / "cpu" / "cpu.cfs_quota_us"), _read_words(root / "cpu" / "cpu.cfs_period_us")
+    return _ratio(quota[0], period[0]) if quota and period else None
+
+
+def _read_words(path: Path) -> list[str] | None:
+    try:
+        return path.read_text(encoding="ascii").split() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _ratio(quota: str, period: str) -> float | None:
+    """*quota* over *period* in CPUs; None for "max" or -1 (no limit) and anything unreadable."""
+    try:
+        value, every = int(quota), int(period)
+    except ValueError:
+        return None  # "max": unlimited
+    return value / every if value > 0 and every > 0 else None
 
 
 def spins(wait: str, workers: int) -> bool:

@@ -25,7 +25,7 @@ from probity.core.principals import load_principals
 from probity.core.redact import Redactor
 from probity.core.trace import Attribution, Exchange
 from probity.engine import judge_process
-from probity.engine.judge_process import ProcessObserver, judged_aside, spins
+from probity.engine.judge_process import ProcessObserver, cpu_quota, judged_aside, spins
 from probity.engine.observer import Observer, SqlView
 from probity.sql import catalog_from_ddl
 
@@ -191,7 +191,8 @@ def test_the_judge_waits_as_asked_whatever_the_cores(wait: str, spinning: bool) 
     assert spins(wait, 1) is spinning and spins(wait, 10_000) is spinning
 
 
-def test_auto_spins_only_with_a_core_to_spare() -> None:
+def test_auto_spins_only_with_a_core_to_spare(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(judge_process, "cpu_quota", lambda: None)  # no container limit, whatever this machine's
     cores = len(os.sched_getaffinity(0))
     assert spins("auto", cores - 1) and not spins("auto", cores)
 
@@ -199,3 +200,28 @@ def test_auto_spins_only_with_a_core_to_spare() -> None:
 def test_an_unknown_way_to_wait_is_refused() -> None:
     with pytest.raises(ValueError, match="one of auto, spin, sleep, not 'nap'"):
         spins("nap", 1)
+
+
+@pytest.mark.parametrize(
+    ("files", "cpus"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2: a container limited to one and a half CPUs
+        ({"cpu.max": "max 100000\n"}, None),  # v2, unlimited
+        ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1.0),  # v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),  # v1, unlimited
+        ({"cpu.max": ""}, None),  # unreadable: unknown, as no cgroup at all
+        ({}, None),
+    ],
+)
+def test_a_control_groups_cpu_quota_is_read(tmp_path: Path, files: dict[str, str], cpus: float | None) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="ascii")
+    assert cpu_quota(tmp_path) == cpus
+
+
+def test_auto_does_not_spin_a_quota_of_one_cpu_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(judge_process, "cpu_quota", lambda: 1.5)  # however many CPUs the host shows
+    assert not spins("auto", 1)
+    monkeypatch.setattr(judge_process, "cpu_quota", lambda: 2.0)
+    assert spins("auto", 1) is (len(os.sched_getaffinity(0)) >= 2)
