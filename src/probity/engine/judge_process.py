@@ -290,6 +290,10 @@ class _Judge:
         self.failure: BaseException | None = None  # what stopped a step, raised on the sending side
 
     def serve(self) -> None:
+        # No request has been sent yet (the sender waits for "ready"): nothing of one is older than this. Without
+        # it, while the pipe never empties (a sender ahead of us), a request whose statements were read before
+        # its begin came would start after them and be missed.
+        self.collector.hold(self.collector.position)
         self.connection.send(("ready",))
         while ("stop",) not in (messages := self._next()):
             for message in messages:

@@ -147,6 +147,27 @@ def test_requests_sent_from_several_threads_are_each_judged_on_their_own_sql(
     assert {r.outcome for r in tenancy} == {Outcome.FAIL}  # each one saw its own unscoped read
 
 
+def test_a_judge_behind_its_sender_still_ties_every_request(
+    log: JsonLog, redactor: Redactor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The judge takes each message late, so the pipe never empties and it reads requests' statements before it
+    # hears they began: each must still find its own (the judge holds the log from where it started).
+    slow_next = judge_process._Judge._next
+
+    def late(judge: judge_process._Judge) -> list[tuple[object, ...]]:
+        time.sleep(0.1)
+        return slow_next(judge)
+
+    monkeypatch.setattr(judge_process._Judge, "_next", late)  # the forked judge inherits it
+    with ExitStack() as scope:
+        observer = judged_aside(lambda _: _build(log, redactor), redactor, scope)
+        for k in range(12):
+            _unscoped_read(observer, log, f"r{k}", b"[]")
+        observer.flush()
+    tenancy = [r for r in observer.results if r.check == "tenancy_filter"]
+    assert [r.outcome for r in tenancy] == [Outcome.FAIL] * 12
+
+
 def test_a_judge_whose_sender_is_killed_ends_too(log: JsonLog, redactor: Redactor, tmp_path: Path) -> None:
     # The sender in a process of its own, killed without a chance to stop its judge: the judge must see the
     # pipe's end and exit, not wait forever (an orphan holding connections to the target's database).
