@@ -32,7 +32,7 @@ __all__ = ["PassOutcome", "run_contract_pass", "unexercised"]
 
 _PHASES = ("examples", "coverage", "fuzzing", "stateful")
 # Sends one request of Probity's own (request, operation label, principal); its status, None if none came.
-Resend = Callable[[requests.Request, str, "str | None"], "int | None"]
+Resend = Callable[[requests.Request, str, str | None], int | None]
 
 
 @dataclass
