@@ -293,9 +293,9 @@ class StatementFacts:
     def selected(self, table: str) -> frozenset[str]:
         """The columns of *table* the statement returns (through ``*``, CTEs and derived tables).
 
-        >>> p = Projection("h", (ColumnRef("members", "password_hash"),))
+        >>> p = Projection("h", (ColumnRef("members", "pin_digest"),))
         >>> sorted(StatementFacts("…", Kind.SELECT, projections=(p,)).selected("members"))
-        ['password_hash']
+        ['pin_digest']
         """
         wanted = {table, table.lower()}
         return frozenset(s.column for p in self.projections for s in p.sources if s.table in wanted)
