@@ -128,7 +128,7 @@ class PacedSource:
 
     def read_new(self) -> list[LogLine]:
         block = b"".join(islice(self._file, self._due - self._line))
-        lines, _ = decode_block(block.rstrip(b"\n"), self._line)
+        lines = decode_block(block.rstrip(b"\n"), self._line)[0]  # [0]: the lines, in every version's result
         self._line = self._due
         return lines
 
@@ -253,7 +253,7 @@ def stage_rates(log: Path, lines: int) -> dict[str, float]:
     with log.open("rb") as handle:
         block = b"".join(islice(handle, lines)).rstrip(b"\n")
     started = time.process_time()
-    decoded, _ = decode_block(block, 0)
+    decoded = decode_block(block, 0)[0]
     decoding = time.process_time() - started
     parser = StatementParser()
     started = time.process_time()

@@ -171,7 +171,7 @@ class LogFollower:
             self._head = data[:_HEAD] if self.offset == 0 else os.pread(fd, _HEAD, 0)
         self.offset += end + 1
         block = data[:end]
-        lines, broken = decode_block(block, self.line)
-        self.line += block.count(b"\n") + 1
-        self.broken += broken
-        return lines, len(data) >= available
+        decoded = decode_block(block, self.line)
+        self.line = decoded.last_line
+        self.broken += decoded.broken
+        return decoded.lines, len(data) >= available

@@ -51,7 +51,7 @@ def _read_all_while_rotating(pg: EmbeddedPostgres, sources: list[LogSource]) -> 
             for source, lines in zip(sources, seen, strict=True):
                 lines.extend(source.read_new())
             last = f"statement: SELECT 'seq:{COUNT - 1}'"
-            if written.is_set() and all(any(x.record.get("message") == last for x in s) for s in seen):
+            if written.is_set() and all(any(x.record.message == last for x in s) for s in seen):
                 break
             time.sleep(0.002)
     finally:
@@ -60,7 +60,7 @@ def _read_all_while_rotating(pg: EmbeddedPostgres, sources: list[LogSource]) -> 
 
 
 def _numbers(lines: list[LogLine]) -> list[int]:
-    return [int(m.group(1)) for x in lines if (m := _SEQ.match(str(x.record.get("message"))))]
+    return [int(m.group(1)) for x in lines if (m := _SEQ.match(str(x.record.message)))]
 
 
 @pytest.mark.parametrize(

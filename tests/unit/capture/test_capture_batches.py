@@ -28,7 +28,7 @@ def _exchange(traceparent: str) -> Exchange:
 
 
 def _texts(log: ScriptedLog) -> list[str]:
-    return [line.record["message"] for line in log.lines]
+    return [line.record.message for line in log.lines]
 
 
 def test_interleaved_requests_of_one_batch_land_on_their_own_exchanges(log: ScriptedLog) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from probity.capture.collector import Collector
-from probity.capture.records import LogLine
+from probity.capture.records import LogLine, as_record
 from probity.core.trace import Attribution, Exchange
 
 MakeRecord = Callable[..., dict[str, Any]]
@@ -26,7 +26,7 @@ class ScriptedLog:
 
     def add(self, message: str, session: str = "pool", **fields: Any) -> None:
         fields.setdefault("dbname", "app")
-        self.lines.append(LogLine(len(self.lines) + 1, self.make(message, session, **fields)))
+        self.lines.append(LogLine(len(self.lines) + 1, as_record(self.make(message, session, **fields))))
 
     def statement(self, sql: str, session: str = "pool", **fields: Any) -> None:
         self.add(f"statement: {sql}", session, **fields)

@@ -28,8 +28,8 @@ def test_the_pure_functions_have_examples() -> None:
     from probity.capture import fence, records, traceparent
 
     pure = [
-        records.decode_line, records.decode_block, records.parse_parameters, records.split_sqlcomment,
-        records.parse_duration, records.parse_lines, fence.marker_sql, fence.fenced,
+        records.as_record, records.decode_line, records.decode_block, records.parse_parameters,
+        records.split_sqlcomment, records.parse_duration, records.parse_lines, fence.marker_sql, fence.fenced,
         traceparent.new_traceparent, traceparent.trace_id, traceparent.transaction_control,
         traceparent.traced,
     ]  # fmt: skip

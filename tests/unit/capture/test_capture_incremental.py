@@ -9,11 +9,12 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
 import pytest
 from test_capture_collector import EXCHANGE, ScriptedLog
 
 from probity.capture.collector import Collector
-from probity.capture.records import LogLine, StatementParser, parse_lines
+from probity.capture.records import LogLine, StatementParser, as_record, parse_lines
 from probity.capture.traceparent import traced
 from probity.core.trace import Attribution, Statement
 
@@ -24,8 +25,8 @@ TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 def test_a_parsed_statement_is_an_ordinary_frozen_statement(make_record: MakeRecord) -> None:
     record = make_record(f"statement: SELECT 1 /*traceparent='{TP}'*/")
     parser = StatementParser()
-    parser.feed(LogLine(4, record))
-    (parsed,) = parser.feed(LogLine(5, make_record("duration: 0.5 ms")))
+    parser.feed(LogLine(4, as_record(record)))
+    (parsed,) = parser.feed(LogLine(5, as_record(make_record("duration: 0.5 ms"))))
     statement = parsed.statement
     expected = Statement(
         "SELECT 1", (), "s1", record.get("user"), record.get("dbname"), record.get("application_name"),
@@ -41,10 +42,10 @@ def test_a_parsed_statement_is_an_ordinary_frozen_statement(make_record: MakeRec
 
 def test_a_snapshot_of_a_waiting_statement_stays_as_it_was_when_it_completes(make_record: MakeRecord) -> None:
     parser = StatementParser()
-    parser.feed(LogLine(1, make_record("statement: SELECT 1")))
+    parser.feed(LogLine(1, as_record(make_record("statement: SELECT 1"))))
     (waiting,) = parser.pending()
     assert parser.waiting("s1") is waiting and parser.waiting_all() == [waiting]
-    (done,) = parser.feed(LogLine(2, make_record("duration: 2.5 ms")))
+    (done,) = parser.feed(LogLine(2, as_record(make_record("duration: 2.5 ms"))))
     assert waiting.statement.duration_ms is None and done.statement.duration_ms == 2.5
     assert dataclasses.replace(done.statement, duration_ms=None) == waiting.statement
     assert parser.pending() == [] and parser.waiting("s1") is None
@@ -52,10 +53,10 @@ def test_a_snapshot_of_a_waiting_statement_stays_as_it_was_when_it_completes(mak
 
 def test_a_statement_failing_after_a_snapshot_carries_its_error(make_record: MakeRecord) -> None:
     parser = StatementParser()
-    parser.feed(LogLine(1, make_record("statement: SELECT 1/0")))
+    parser.feed(LogLine(1, as_record(make_record("statement: SELECT 1/0"))))
     parser.pending()
     failure = make_record("division by zero", error_severity="ERROR", state_code="22012", statement="SELECT 1/0")
-    (done,) = parser.feed(LogLine(2, failure))
+    (done,) = parser.feed(LogLine(2, as_record(failure)))
     assert (done.statement.error, done.statement.sqlstate) == ("division by zero", "22012")
     assert done.statement == parse_lines([_json(make_record("statement: SELECT 1/0")), _json(failure)])[0]
 
@@ -95,7 +96,7 @@ def test_per_session_attribution_matches_traced_over_the_whole_log(make_record: 
         sent = {name: collector.begin(name, _tp(wave * 10 + n)) for n, name in enumerate(names)}
         first = len(log.lines)
         _script(log, rng, names, sent)
-        everything = parse_lines((_json(line.record) for line in log.lines[first:]), first + 1)
+        everything = parse_lines((msgspec.json.encode(line.record) for line in log.lines[first:]), first + 1)
         for name in names:
             trace = collector.end(name, EXCHANGE)
             expected = [s for s in traced(everything, sent[name]) if s.log_line not in claimed]

@@ -10,7 +10,9 @@ import pytest
 
 from probity.capture.records import (
     LogLine,
+    LogRecord,
     StatementParser,
+    as_record,
     decode_line,
     parse_duration,
     parse_lines,
@@ -113,7 +115,7 @@ def test_a_duration_with_no_statement_waiting_is_ignored(fixture_lines: Lines) -
     last = json.loads(fixture_lines("noise")[-1])
     assert last["message"].startswith("duration: ") and "statement" not in last
     parser = StatementParser()
-    assert parser.feed(LogLine(1, last)) == [] and parser.flush() == []
+    assert parser.feed(LogLine(1, as_record(last))) == [] and parser.flush() == []
 
 
 def test_statements_logged_with_their_duration(fixture_lines: Lines) -> None:
@@ -131,11 +133,11 @@ def test_a_statement_without_duration_completes_at_the_next_or_at_disconnection(
     make_record: MakeRecord,
 ) -> None:
     parser = StatementParser()
-    assert parser.feed(LogLine(1, make_record("statement: SELECT 1"))) == []
+    assert parser.feed(LogLine(1, as_record(make_record("statement: SELECT 1")))) == []
     assert [p.statement.text for p in parser.pending()] == ["SELECT 1"]
-    done = parser.feed(LogLine(2, make_record("statement: SELECT 2")))
+    done = parser.feed(LogLine(2, as_record(make_record("statement: SELECT 2"))))
     assert [(p.seq, p.statement.text, p.statement.duration_ms) for p in done] == [(0, "SELECT 1", None)]
-    done = parser.feed(LogLine(3, make_record("disconnection: session time: 0:00:00.005 user=probity")))
+    done = parser.feed(LogLine(3, as_record(make_record("disconnection: session time: 0:00:00.005 user=probity"))))
     assert [p.statement.text for p in done] == ["SELECT 2"] and parser.pending() == []
 
 
@@ -222,12 +224,13 @@ def test_broken_lines_are_skipped() -> None:
     assert decode_line(b"", 1) is None
     assert decode_line(b"[1, 2]", 1) is None
     assert decode_line(b'{"message": "statement: SELECT 1"', 1) is None
-    assert decode_line('{"a": "ü"}'.encode(), 3) == LogLine(3, {"a": "ü"})
+    assert decode_line('{"user": "ü", "a": 1}'.encode(), 3) == LogLine(3, LogRecord(user="ü"))
 
 
 def test_unreadable_parameters_keep_the_statement_and_are_counted(make_record: MakeRecord) -> None:
     parser = StatementParser()
-    parser.feed(LogLine(1, make_record("execute <unnamed>: SELECT $1", detail="parameters: $1 = 'cut")))
+    record = make_record("execute <unnamed>: SELECT $1", detail="parameters: $1 = 'cut")
+    parser.feed(LogLine(1, as_record(record)))
     (parsed,) = parser.flush()
     assert parsed.statement.text == "SELECT $1" and parsed.statement.params == ()
     assert parser.malformed == 1

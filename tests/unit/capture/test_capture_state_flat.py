@@ -10,7 +10,7 @@ import pytest
 
 import probity.sql.facts as facts_module
 from probity.capture.collector import Collector
-from probity.capture.records import LogLine
+from probity.capture.records import LogLine, as_record
 from probity.core.trace import Attribution, Exchange
 from probity.sql import cache_info, clear_cache, statement_facts
 
@@ -27,7 +27,8 @@ class GrowingLog:
         self.read_upto = 0
 
     def add(self, message: str, session: str, **fields: Any) -> None:
-        self.lines.append(LogLine(len(self.lines) + 1, self.make(message, session, dbname="app", **fields)))
+        record = self.make(message, session, dbname="app", **fields)
+        self.lines.append(LogLine(len(self.lines) + 1, as_record(record)))
 
     def read_new(self) -> list[LogLine]:
         new, self.read_upto = self.lines[self.read_upto :], len(self.lines)
