@@ -7,7 +7,9 @@ side by side in one run and pinned to one CPU:
 (b) Probity's pipeline: log line → decoded record → statement → traceparent attribution → facts → every
     probe → folded findings, as the engine runs it (a :class:`~probity.capture.collector.Collector` and an
     :class:`~probity.engine.observer.Observer` on the clinic's policy, principals, contract and DDL catalog);
-(c) memory: the process's resident set sampled every 100,000 statements of (b), and its peak.
+(c) memory: the process's resident set sampled every 100,000 statements of (b), and its peak;
+(d) the two halves of (b), timed apart wave by wave: the capture (log lines → attributed traces) and the
+    judging (traces → folded findings). Each sets a ceiling: the whole is never faster than either alone.
 
 The log is synthesized by ``bench/trace_mix.py`` from a real clinic run's log (captured once with
 ``probity run`` on the embedded clinic unless ``--log`` names one) and cached in the work folder.
@@ -47,7 +49,7 @@ from probity.core.policy import load_policy  # noqa: E402
 from probity.core.principals import load_principals  # noqa: E402
 from probity.core.redact import Redactor  # noqa: E402
 from probity.core.target import load_target  # noqa: E402
-from probity.core.trace import Attribution, Exchange  # noqa: E402
+from probity.core.trace import Attribution, Exchange, RequestTrace  # noqa: E402
 from probity.engine.judge_process import judging_gc  # noqa: E402
 from probity.engine.observer import Observer, SqlView  # noqa: E402
 from probity.sql import cache_info, catalog_from_ddl, clear_cache  # noqa: E402
@@ -173,6 +175,8 @@ class PipelineRun:
     statements: int = 0
     requests: int = 0
     seconds: float = 0.0
+    capturing: float = 0.0  # the part of seconds spent in the capture half
+    judging: float = 0.0  # and in the judging half
     rss: list[tuple[int, int]] = field(default_factory=list)  # (statements, resident kB)
     findings: Findings = field(default_factory=Findings)
     buffered: int = 0
@@ -181,11 +185,7 @@ class PipelineRun:
 
 def run_pipeline(log: Path, documents: dict[str, Any], waves: int | None = None, digest: bool = False) -> PipelineRun:
     """Replay the log wave by wave through the collector and every probe; time it and sample memory."""
-    source = PacedSource(log)
-    collector = Collector(source, Attribution.TRACEPARENT, settle=0.0)
-    view = SqlView(collector, documents["catalog"])
-    observer = Observer(view, documents["policy"], documents["principals"], documents["contract"],
-                        documents["redactor"])  # fmt: skip
+    source, collector, observer = _pipeline(log, documents)
     run = PipelineRun(rss=[(0, _resident_kb())])
     run.findings.digest = hashlib.sha256() if digest else None
     next_sample = SAMPLE_EVERY
@@ -202,6 +202,15 @@ def run_pipeline(log: Path, documents: dict[str, Any], waves: int | None = None,
     return run
 
 
+def _pipeline(log: Path, documents: dict[str, Any]) -> tuple[PacedSource, Collector, Observer]:
+    source = PacedSource(log)
+    collector = Collector(source, Attribution.TRACEPARENT, settle=0.0)
+    view = SqlView(collector, documents["catalog"])
+    observer = Observer(view, documents["policy"], documents["principals"], documents["contract"],
+                        documents["redactor"])  # fmt: skip
+    return source, collector, observer
+
+
 def _manifest(log: Path) -> Iterator[dict[str, Any]]:
     with log.with_suffix(".manifest").open(encoding="utf-8") as handle:
         for line in handle:
@@ -210,17 +219,31 @@ def _manifest(log: Path) -> Iterator[dict[str, Any]]:
 
 def _replay(wave: dict[str, Any], source: PacedSource, collector: Collector, observer: Observer,
             run: PipelineRun) -> None:  # fmt: skip
+    started = time.process_time()
+    captured = _captured(wave, source, collector)
+    judging = time.process_time()
+    for trace, request in captured:
+        _judged(trace, request, observer, run.findings)
+    run.capturing += judging - started
+    run.judging += time.process_time() - judging
+    run.statements += wave["statements"]
+    run.requests += len(wave["requests"])
+
+
+def _captured(wave: dict[str, Any], source: PacedSource, collector: Collector) -> list[tuple[RequestTrace, Any]]:
+    """The capture half: the wave's requests begun, its log lines read, each request's trace tied to it."""
     ids = [uuid.uuid4().hex for _ in wave["requests"]]
     for exchange_id in ids:
         collector.begin(exchange_id)
     source.release(wave["lines"])
-    for exchange_id, request in zip(ids, wave["requests"], strict=True):
-        exchange = _exchange(request)
-        trace = collector.end(exchange_id, exchange)
-        for result in observer.judge(trace, exchange.operation, request["principal"], tuple(request["inputs"])):
-            run.findings.add(result)
-    run.statements += wave["statements"]
-    run.requests += len(ids)
+    return [(collector.end(exchange_id, _exchange(request)), request)
+            for exchange_id, request in zip(ids, wave["requests"], strict=True)]  # fmt: skip
+
+
+def _judged(trace: RequestTrace, request: dict[str, Any], observer: Observer, findings: Findings) -> None:
+    """The judging half: every probe on one trace, its results folded."""
+    for result in observer.judge(trace, trace.exchange.operation, request["principal"], tuple(request["inputs"])):
+        findings.add(result)
 
 
 def _exchange(request: dict[str, Any]) -> Exchange:
@@ -291,6 +314,10 @@ def report(raw: tuple[float, int], stages: dict[str, float], run: PipelineRun) -
     ]
     for name, value in rows:
         print(f"{name:<52}{value:>14,.0f}{value / raw[0]:>12.1f}×")
+    print(f"\n{'(d) the halves of (b)':<52}{'statements/s':>14}{'µs/statement':>14}")
+    for half, seconds in (("capture: log lines → attributed traces", run.capturing),
+                          ("judging: traces → folded findings", run.judging)):  # fmt: skip
+        print(f"{half:<52}{run.statements / seconds:>14,.0f}{seconds * 1e6 / run.statements:>14.1f}")
     findings = run.findings
     print(f"\nrequests {run.requests:,} ({run.requests / run.seconds:,.0f}/s), {run.seconds:.1f} CPU s")
     failing = len(findings.failures)
