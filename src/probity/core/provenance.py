@@ -26,6 +26,7 @@ DEPENDENCIES = (
     "hypothesis",
     "sqlglot",
     "psycopg",
+    "msgspec",  # decodes the statement log: which records a run reads
     "allure-pytest",
     "cryptography",
     "pydantic",
