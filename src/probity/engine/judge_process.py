@@ -54,9 +54,9 @@ __all__ = [
     "JUDGE_WAITS",
     "SPIN_SECONDS",
     "ProcessObserver",
+    "cpu_quota",
     "judged_aside",
     "judging_gc",
-    "cpu_quota",
     "spare_core",
     "spins",
 ]
