@@ -7,11 +7,14 @@ of the OR, as ``org = $1`` in ``(org = $1 AND a) OR (org = $1 AND b)``, holds wh
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
+from sqlglot.generator import Generator
 
 from probity.sql.model import ColumnRef, Value, ValueKind
 
@@ -27,6 +30,7 @@ __all__ = [
 ]
 
 DIALECT = Dialect.get_or_raise("postgres")
+_THREAD = threading.local()  # see _generator
 
 _OPERATORS: dict[type[exp.Expr], str] = {
     exp.EQ: "=",
@@ -189,30 +193,38 @@ def value_of(node: exp.Expr, column_ref: Callable[[exp.Column], ColumnRef]) -> V
     """
     node = unwrap(node)
     # generating SQL copies the node first unless told not to; only a query could be rewritten by it
-    sql = node.sql(DIALECT, copy=isinstance(node, exp.Query), comments=False)
-    base = Value(ValueKind.EXPRESSION, sql, params=_params(node))
-    return _classify(node, column_ref, base)
+    sql = _generator().generate(node, copy=isinstance(node, exp.Query))
+    return Value(sql=sql, params=_params(node), **_classified(node, column_ref))
 
 
-def _classify(node: exp.Expr, column_ref: Callable[[exp.Column], ColumnRef], base: Value) -> Value:
+def _classified(node: exp.Expr, column_ref: Callable[[exp.Column], ColumnRef]) -> dict[str, Any]:
+    """The value's kind and what that kind knows of it, as fields of :class:`Value`."""
     if isinstance(node, exp.Parameter | exp.Placeholder):
-        return replace(base, kind=ValueKind.PARAM, param=_param(node))
+        return {"kind": ValueKind.PARAM, "param": _param(node)}
     if _is_literal(node):
-        return replace(base, kind=ValueKind.LITERAL, literal=_literal(node))
+        return {"kind": ValueKind.LITERAL, "literal": _literal(node)}
     if isinstance(node, exp.Null):
-        return replace(base, kind=ValueKind.NULL)
+        return {"kind": ValueKind.NULL}
     if isinstance(node, exp.Column):
-        return replace(base, kind=ValueKind.COLUMN, column=column_ref(node))
+        return {"kind": ValueKind.COLUMN, "column": column_ref(node)}
     if isinstance(node, exp.Var) and node.name.upper() == "DEFAULT":
-        return replace(base, kind=ValueKind.DEFAULT)
+        return {"kind": ValueKind.DEFAULT}
     if isinstance(node, exp.Query | exp.Subquery):
-        return replace(base, kind=ValueKind.SUBQUERY)
+        return {"kind": ValueKind.SUBQUERY}
     if isinstance(node, exp.Tuple | exp.Array):
-        items = tuple(value_of(item, column_ref) for item in node.expressions)
-        return replace(base, kind=ValueKind.LIST, items=items)
+        return {"kind": ValueKind.LIST, "items": tuple(value_of(item, column_ref) for item in node.expressions)}
     if isinstance(node, exp.Func) and not isinstance(node, exp.Connector):
-        return replace(base, kind=ValueKind.FUNCTION, function=_function_name(node))
-    return base
+        return {"kind": ValueKind.FUNCTION, "function": _function_name(node)}
+    return {"kind": ValueKind.EXPRESSION}
+
+
+def _generator() -> Generator:
+    """This thread's SQL generator: ``node.sql()`` would make a new one for every value (a bulk INSERT's tens of
+    thousands), and a generator keeps nothing from one call to the next but what a call is using."""
+    generator: Generator | None = getattr(_THREAD, "generator", None)
+    if generator is None:
+        generator = _THREAD.generator = DIALECT.generator(comments=False)
+    return generator
 
 
 def list_value(items: tuple[exp.Expr, ...], column_ref: Callable[[exp.Column], ColumnRef]) -> Value:

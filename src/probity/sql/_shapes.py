@@ -35,7 +35,7 @@ from sqlglot.tokenizer_core import TokenType
 from probity.core.catalog import Catalog
 from probity.sql.model import StatementFacts, Value
 
-__all__ = ["Lifted", "ShapeCache", "lift"]
+__all__ = ["MAX_LEARNED_LITERALS", "Lifted", "ShapeCache", "lift"]
 
 DIALECT = Dialect.get_or_raise("postgres")
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: never in SQL the shape cache accepts
@@ -260,6 +260,11 @@ class _Shape:
 
 
 _KEEP_ROUNDS = 3  # tries at finding the kept classes of a shape
+# Learning a shape costs about three computations of a text's facts (the text's, the template's, and its plan
+# compiled and checked), and pays off only when the shape comes back. A text with more literals than this is
+# a bulk statement (INSERT … VALUES of many rows), whose shape seldom comes back with the same number of rows:
+# its facts are computed, no more (5,000 rows of three literals: 3.2 s with a shape learned, 1.0 s without).
+MAX_LEARNED_LITERALS = 256
 _VARIANTS = 16  # templates per shape: beyond, a kept literal varies too much to be worth a template each
 
 
@@ -305,7 +310,7 @@ class ShapeCache:
     ) -> tuple[StatementFacts, bool]:
         """The facts of *text*, and whether they were filled in from its shape's template (else computed)."""
         lifted = lift(text)
-        if lifted is None:
+        if lifted is None or len(lifted.key[1]) > MAX_LEARNED_LITERALS:
             return compute(text, catalog), False
         key = (lifted.key, id(catalog))
         with self.lock:

@@ -13,7 +13,7 @@ import yaml
 
 from probity.core.catalog import Catalog
 from probity.sql import cache_info, catalog_from_ddl, clear_cache, statement_facts
-from probity.sql._shapes import lift
+from probity.sql._shapes import MAX_LEARNED_LITERALS, lift
 
 CLINIC_DDL = Path(__file__).resolve().parents[3] / "fixtures" / "clinic" / "schema.sql"
 
@@ -93,6 +93,19 @@ def test_literal_texts_of_one_shape_are_filled_not_parsed(catalog: Catalog, monk
         statement_facts(template.format("5cadbce9-673f-5b44-8793-4fadbbcf5307", f"{n:08x}-c209-1cac"), catalog)
     assert parses() == primed
     assert cache_info().shaped == 200
+
+
+@pytest.mark.parametrize(("rows", "filled"), [(MAX_LEARNED_LITERALS // 2, 1), (MAX_LEARNED_LITERALS // 2 + 1, 0)])
+def test_a_bulk_statement_is_computed_without_learning_its_shape(rows: int, filled: int, catalog: Catalog) -> None:
+    def bulk(salt: str) -> str:
+        values = ", ".join(f"('{salt}-{n}', 'patient.read')" for n in range(rows))  # two literals a row
+        return f"INSERT INTO audit_logs (resource_type, action) VALUES {values}"
+
+    expected = _computed(bulk("b"), catalog)
+    clear_cache()
+    statement_facts(bulk("a"), catalog)
+    assert statement_facts(bulk("b"), catalog) == expected
+    assert cache_info().shaped == filled  # up to the limit a second text of the shape is filled in, past it computed
 
 
 @pytest.mark.parametrize(
