@@ -172,11 +172,14 @@ def _fenced(setup: Setup, number: int) -> Timing:
     return run_probity(setup, number, "C", Attribution.FENCE, plan)
 
 
-def run_probity(setup: Setup, number: int, variant: str, mode: Attribution, plan: RunPlan) -> Timing:
-    """One Probity pass (and what a run does after it) with the SQL view of *mode*."""
+def run_probity(
+    setup: Setup, number: int, variant: str, mode: Attribution, plan: RunPlan, spin: bool | None = None
+) -> Timing:
+    """One Probity pass (and what a run does after it) with the SQL view of *mode*; *spin*: whether the judging
+    process busy-waits (``--judge-wait spin`` or ``sleep``; None: as ``auto`` decides)."""
     with ExitStack() as scope:
         started, cpu = time.perf_counter(), time.process_time()
-        observer = _observer(setup, mode, scope)
+        observer = _observer(setup, mode, scope, spin)
         starting, cpu = time.perf_counter() - started, time.process_time() - cpu
         outcome, passing, passing_cpu = _run_passes(setup, plan, observer)
         setup.stack.reset()  # as a run does before these checks, untimed as every reset here
@@ -190,7 +193,7 @@ def run_probity(setup: Setup, number: int, variant: str, mode: Attribution, plan
     return Timing(variant, number, pass_seconds, cpu, after, outcome.scenarios, observer.probed, failing, inconclusive)
 
 
-def _observer(setup: Setup, mode: Attribution, scope: ExitStack) -> ObserverHooks:
+def _observer(setup: Setup, mode: Attribution, scope: ExitStack, spin: bool | None = None) -> ObserverHooks:
     """The observer as ``probity run`` makes it: with traceparents, judging in a process of its own."""
     documents, redactor = setup.documents, _redactor(setup)
 
@@ -200,7 +203,9 @@ def _observer(setup: Setup, mode: Attribution, scope: ExitStack) -> ObserverHook
 
     if mode is not Attribution.TRACEPARENT:
         return build(scope)
-    return judged_aside(build, redactor, scope, spare_core(setup.plan.workers))  # as `probity run` decides
+    if spin is None:
+        spin = spare_core(setup.plan.workers)  # as `probity run --judge-wait auto` decides
+    return judged_aside(build, redactor, scope, spin)
 
 
 def _run_passes(setup: Setup, plan: RunPlan, observer: ObserverHooks | None) -> tuple[PassOutcome, float, float]:
