@@ -57,7 +57,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="traceparent attribution: whether the judging process busy-waits for requests (faster on a small "
         "machine, costs a core while a pass runs) or sleeps (better where other work keeps the CPUs busy); "
-        "auto spins when a core is to spare",
+        "auto spins when a core is to spare and no other work waits for a CPU",
     )
     parser.add_argument(
         "--dsn", help="running target: a database role that may read the server's log (env: PROBITY_DSN)"

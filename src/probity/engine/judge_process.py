@@ -20,7 +20,8 @@ So, when the machine has a core to spare for it (:func:`spare_core`), the judgin
 requests flow: it busy-waits for the next message (up to :data:`SPIN_SECONDS`, then it blocks) and through
 the collector's settle pause and log polls. A process that never sleeps does not slow the request loop, one
 that sleeps and wakes every few milliseconds does (bench/README.md: 1.22x -> 1.08x against plain schemathesis
-on 2 cores); it costs a core's CPU while a pass runs.
+on 2 cores); it costs a core's CPU while a pass runs. Under ``auto`` it also looks at whether other work waits
+for a CPU, and sleeps while it does (:class:`WaitMode`): a spinning process would take that CPU from it.
 """
 
 from __future__ import annotations
@@ -49,12 +50,16 @@ from probity.core.trace import Exchange
 from probity.engine.observer import About, Observer, ObserverHooks
 
 __all__ = [
+    "BUSY_PRESSURE",
     "CAN_FORK",
+    "CPU_PRESSURE",
     "GC_THRESHOLDS",
     "JUDGE_WAITS",
     "SPIN_SECONDS",
     "ProcessObserver",
+    "WaitMode",
     "cpu_quota",
+    "cpu_stalled",
     "judged_aside",
     "judging_gc",
     "spare_core",
@@ -79,6 +84,16 @@ SPIN_SECONDS = 0.05
 # How the judging process waits for requests (``probity run --judge-wait``): busy, asleep, or busy when it may.
 JUDGE_WAITS = ("auto", "spin", "sleep")
 CGROUP_ROOT = Path("/sys/fs/cgroup")  # where a container sees its own control group's CPU quota
+# Busy-waiting helps only while a CPU would otherwise idle. Where other work keeps the CPUs busy (a runner shared
+# with other jobs, a database on the same machine), the spinning process takes a CPU the others then wait for:
+# with 2,000 statements/s of other clients on a 2-CPU machine, 1.21-1.32x against 1.08-1.17x asleep
+# (bench/README.md, busy_log.py). So under `auto` the judging process looks, asleep, at how long runnable tasks
+# waited for a CPU (Linux's pressure stall information: its control group's, else the machine's) and spins only
+# while that stays under BUSY_PRESSURE; while it spins, it looks again every LOOK_EVERY seconds.
+CPU_PRESSURE = (CGROUP_ROOT / "cpu.pressure", Path("/proc/pressure/cpu"))
+BUSY_PRESSURE = 0.2  # share of the time some runnable task waited for a CPU: asleep, 11% unloaded, 40% loaded
+LOOK_SECONDS = 1.0  # how long one look lasts
+LOOK_EVERY = 10.0  # seconds of spinning between two looks
 
 
 def spare_core(workers: int) -> bool:
@@ -137,6 +152,73 @@ def spins(wait: str, workers: int) -> bool:
     return spare_core(workers) if wait == "auto" else wait == "spin"
 
 
+def cpu_stalled(paths: tuple[Path, ...] = CPU_PRESSURE) -> float | None:
+    """Seconds some runnable task has waited for a CPU (``some … total=`` of the first of *paths* that tells),
+    None where the kernel does not tell.
+
+    >>> cpu_stalled((Path("/nonexistent"),)) is None
+    True
+    """
+    for path in paths:
+        words = _read_words(path)
+        if words and words[0] == "some":
+            totals = [word.removeprefix("total=") for word in words if word.startswith("total=")]
+            if totals and totals[0].isdigit():
+                return int(totals[0]) / 1e6
+    return None
+
+
+class WaitMode:
+    """Whether the judging process busy-waits now: when *spin* allows it and, with *watch* (``auto``), while
+    runnable tasks wait for a CPU less than :data:`BUSY_PRESSURE` of the time (see :data:`CPU_PRESSURE`).
+
+    >>> WaitMode(spin=True).now(), WaitMode(spin=False, watch=True).now()
+    (True, False)
+    """
+
+    def __init__(
+        self,
+        spin: bool,
+        watch: bool = False,
+        stalled: Callable[[], float | None] = cpu_stalled,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.spin, self.watch = spin, watch
+        self._stalled, self._clock = stalled, clock
+        self.spinning = spin and not watch  # a watching mode starts asleep, looking
+        self._until: float | None = None  # when the current look (or spell of spinning) ends
+        self._look_from: tuple[float, float | None] = (0.0, None)
+
+    def now(self) -> bool:
+        """Whether to busy-wait now."""
+        if not (self.spin and self.watch):
+            return self.spinning
+        at = self._clock()
+        if self._until is None or at >= self._until:
+            self._next(at)
+        return self.spinning
+
+    def _next(self, at: float) -> None:
+        if self._until is None or self.spinning:  # the first look, or a spell of spinning is over
+            self._look(at)
+            return
+        since, stalled = self._look_from
+        stalled_now = self._stalled()
+        if stalled is None or stalled_now is None:  # the kernel stopped telling: spin, as without watching
+            self.spinning, self._until = True, float("inf")
+        elif (stalled_now - stalled) / max(at - since, 1e-9) < BUSY_PRESSURE:
+            self.spinning, self._until = True, at + LOOK_EVERY
+        else:
+            self._look(at)  # still busy: stay asleep, and look on
+
+    def _look(self, at: float) -> None:
+        stalled = self._stalled()
+        if stalled is None:  # the kernel does not tell: spin, as without watching
+            self.spinning, self._until = True, float("inf")
+            return
+        self.spinning, self._until, self._look_from = False, at + LOOK_SECONDS, (at, stalled)
+
+
 def judging_gc() -> None:
     """Set the garbage collector as a judging process does (also what bench/trace_throughput.py measures):
     what the process holds now (inherited from the sender at the fork) is left out of every collection."""
@@ -144,10 +226,13 @@ def judging_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def judged_aside(build: Build, redactor: Redactor, scope: ExitStack, spin: bool = False) -> ProcessObserver:
+def judged_aside(
+    build: Build, redactor: Redactor, scope: ExitStack, spin: bool = False, watch: bool = False
+) -> ProcessObserver:
     """A :class:`ProcessObserver` whose judging process *build* s its observer; stopped with *scope*. With
-    *spin*, the judging process busy-waits while requests flow (see the module's doc)."""
-    observer = ProcessObserver.start(build, redactor, spin)
+    *spin*, the judging process busy-waits while requests flow (see the module's doc); with *watch* too, only while
+    other work does not wait for a CPU (:class:`WaitMode`)."""
+    observer = ProcessObserver.start(build, redactor, WaitMode(spin, watch))
     scope.callback(observer.stop)
     return observer
 
@@ -170,11 +255,12 @@ class ProcessObserver(ObserverHooks):
     _pipe: threading.RLock = field(default_factory=threading.RLock)  # one writer (and one flush) at a time
 
     @classmethod
-    def start(cls, build: Build, redactor: Redactor, spin: bool = False) -> ProcessObserver:
+    def start(cls, build: Build, redactor: Redactor, wait: WaitMode | None = None) -> ProcessObserver:
         # fork: the judge starts at once with everything loaded, and *build* need not be picklable
         context = multiprocessing.get_context("fork")
         ours, theirs = context.Pipe()
-        process = context.Process(target=_serve, args=(build, theirs, ours, spin), name="probity-judge", daemon=True)
+        arguments = (build, theirs, ours, wait or WaitMode(False))
+        process = context.Process(target=_serve, args=arguments, name="probity-judge", daemon=True)
         process.start()
         theirs.close()
         _widen(ours)
@@ -254,7 +340,7 @@ class ProcessObserver(ObserverHooks):
 # -- the judging process ----------------------------------------------------------------------------------------
 
 
-def _serve(build: Build, connection: Connection, senders_end: Connection, spin: bool) -> None:
+def _serve(build: Build, connection: Connection, senders_end: Connection, wait: WaitMode) -> None:
     """The judging process: build the observer, then judge what the pipe brings until told to stop."""
     senders_end.close()  # our copy of it: else the pipe would outlive the sender, and we would wait forever
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sender's to handle; it stops us
@@ -266,7 +352,7 @@ def _serve(build: Build, connection: Connection, senders_end: Connection, spin: 
             connection.send(("failed", _portable(exc)))
             return
         _widen(connection)
-        _Judge(observer, connection, spin).serve()
+        _Judge(observer, connection, wait).serve()
 
 
 def _widen(connection: Connection) -> None:
@@ -280,11 +366,12 @@ class _Judge:
     """Takes the sender's messages in order and judges full batches, all on one thread: no log read can come
     between "the pipe is empty" and the hold taken then."""
 
-    def __init__(self, observer: Observer, connection: Connection, spin: bool) -> None:
+    def __init__(self, observer: Observer, connection: Connection, wait: WaitMode) -> None:
         self.observer = observer
         self.collector = observer.view.collector
         observer.batch = sys.maxsize  # no judging thread of its own: batches are judged here, in order
-        self.collector.spin = self.spin = spin
+        self.wait = wait
+        self.collector.spin = self.spin = wait.spinning
         self.connection = connection
         self.reported = 0  # results already sent back
         self.failure: BaseException | None = None  # what stopped a step, raised on the sending side
@@ -310,6 +397,8 @@ class _Judge:
             messages: list[tuple[Any, ...]] = self.connection.recv()
         except (EOFError, OSError):  # the sender is gone
             return [("stop",)]
+        # asked once messages came: the first look then sees requests flow, not the sender starting up
+        self.collector.spin = self.spin = self.wait.now()
         return messages
 
     def _await_message(self) -> None:

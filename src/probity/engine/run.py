@@ -211,11 +211,12 @@ def _observer(
     if options.attribution is not Attribution.TRACEPARENT or not CAN_FORK:  # fences: one request at a time
         report.notes.append(f"SQL attribution by {options.attribution}")
         return build(scope)
-    spin = spins(options.judge_wait, options.workers)
+    spin, watch = spins(options.judge_wait, options.workers), options.judge_wait == "auto"
     how = "busy-waiting while requests flow" if spin else "sleeping between requests"
+    how += " and no other work waits for a CPU" if spin and watch else ""
     how += f" (--judge-wait {options.judge_wait})"
     report.notes.append(f"SQL attribution by {options.attribution}, judged in a process of its own, {how}")
-    return judged_aside(build, redactor, scope, spin)
+    return judged_aside(build, redactor, scope, spin, watch)
 
 
 def _api_root(options: RunOptions, stack: EmbeddedStack | None) -> str:

@@ -25,7 +25,17 @@ from probity.core.principals import load_principals
 from probity.core.redact import Redactor
 from probity.core.trace import Attribution, Exchange
 from probity.engine import judge_process
-from probity.engine.judge_process import ProcessObserver, cpu_quota, judged_aside, spins
+from probity.engine.judge_process import (
+    BUSY_PRESSURE,
+    LOOK_EVERY,
+    LOOK_SECONDS,
+    ProcessObserver,
+    WaitMode,
+    cpu_quota,
+    cpu_stalled,
+    judged_aside,
+    spins,
+)
 from probity.engine.observer import Observer, SqlView
 from probity.sql import catalog_from_ddl
 
@@ -246,3 +256,79 @@ def test_auto_does_not_spin_a_quota_of_one_cpu_away(monkeypatch: pytest.MonkeyPa
     assert not spins("auto", 1)
     monkeypatch.setattr(judge_process, "cpu_quota", lambda: 2.0)
     assert spins("auto", 1) is (len(os.sched_getaffinity(0)) >= 2)
+
+
+class Machine:
+    """A clock and Linux's stall counter, as a test sets them: *pressure* is the share of the time some
+    runnable task waits for a CPU from now on (None: the kernel does not tell)."""
+
+    def __init__(self, pressure: float | None) -> None:
+        self.at, self.total, self.pressure = 100.0, 5.0, pressure
+
+    def clock(self) -> float:
+        return self.at
+
+    def stalled(self) -> float | None:
+        return None if self.pressure is None else self.total
+
+    def run(self, seconds: float) -> None:
+        self.at += seconds
+        self.total += seconds * (self.pressure or 0.0)
+
+
+def _watching(machine: Machine) -> WaitMode:
+    return WaitMode(spin=True, watch=True, stalled=machine.stalled, clock=machine.clock)
+
+
+def test_a_watching_judge_spins_after_a_look_at_an_idle_machine_and_looks_again_later() -> None:
+    machine = Machine(pressure=BUSY_PRESSURE / 2)
+    mode = _watching(machine)
+    assert not mode.now()  # it starts asleep, looking
+    machine.run(LOOK_SECONDS)
+    assert mode.now()
+    machine.run(LOOK_EVERY - 0.01)
+    assert mode.now()
+    machine.run(0.02)
+    assert not mode.now()  # a new look, asleep: its own spinning would blur what it sees
+    machine.run(LOOK_SECONDS)
+    assert mode.now()
+
+
+def test_a_watching_judge_sleeps_while_other_work_waits_for_a_cpu_and_spins_once_it_does_not() -> None:
+    machine = Machine(pressure=BUSY_PRESSURE * 1.6)  # 40%: another load on the same CPUs
+    mode = _watching(machine)
+    for _ in range(5):
+        assert not mode.now()
+        machine.run(LOOK_SECONDS)
+    assert not mode.now()
+    machine.pressure = BUSY_PRESSURE / 3
+    machine.run(LOOK_SECONDS)
+    assert mode.now()
+
+
+def test_a_watching_judge_spins_where_the_kernel_does_not_tell() -> None:
+    machine = Machine(pressure=None)
+    mode = _watching(machine)
+    assert mode.now()  # no look at all: as without watching
+    machine.run(10 * LOOK_EVERY)
+    assert mode.now()
+
+
+@pytest.mark.parametrize(("spin", "watch"), [(True, False), (False, False), (False, True)])
+def test_a_judge_not_watching_or_not_allowed_to_spin_never_changes(spin: bool, watch: bool) -> None:
+    machine = Machine(pressure=0.0)
+    mode = WaitMode(spin=spin, watch=watch, stalled=machine.stalled, clock=machine.clock)
+    for _ in range(3):
+        assert mode.now() is spin
+        machine.run(LOOK_EVERY)
+
+
+def test_the_stall_counter_is_read_from_the_first_file_that_tells(tmp_path: Path) -> None:
+    empty, psi = tmp_path / "cpu.pressure", tmp_path / "pressure-cpu"
+    empty.write_text("", encoding="ascii")
+    psi.write_text(
+        "some avg10=8.59 avg60=26.76 avg300=24.39 total=6995873172\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        encoding="ascii",
+    )
+    assert cpu_stalled((empty, psi)) == pytest.approx(6995.873172)
+    assert cpu_stalled((empty, tmp_path / "missing")) is None
