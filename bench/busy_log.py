@@ -1,18 +1,18 @@
 """A busy statement log: Probity's overhead while other clients keep the same database busy.
 
-Run it as ``.venv/bin/python bench/busy_log.py [--rounds 3] [--rate 2000] [--clients 4]`` (see
+Run it as ``.venv/bin/python bench/busy_log.py [--rounds 3] [--rate 2000] [--clients 4] [--variants …]`` (see
 bench/README.md). On a staging server Probity's requests are not alone in the log: other clients run their own
-statements, which the judging process reads, decodes and sets aside. This script runs ``overhead.py``'s A
-(plain schemathesis) and B (Probity, traceparent attribution) passes on one embedded clinic stack, each with no
-other traffic (A0, B0) and with a load of ``--rate`` statements per second from ``--clients`` other sessions
-(A1, B1), and B under the same load with its judging process asleep between messages (S1, ``--judge-wait
-sleep``), alternated round after round, the database reset to its seed before every run (untimed). The load
-runs in a process of its own, as the backend's own role on the backend's own database (the capture cannot set
-it aside by user or database), every other statement carrying a traceparent of a service Probity never called.
-It reports the median pass times, B's ratio to A at each load (paired per round), the load's achieved rate,
-whether every B and S run concluded the same (the same failing findings, nothing inconclusive): attribution
-stays exact in a busy log; and the CPU pressure during each run (Linux's ``/proc/pressure/cpu``: the share of
-the time some runnable task waited for a CPU).
+statements, which the judging process reads, decodes and sets aside. This script runs ``overhead.py``'s passes
+on one embedded clinic stack: A, plain schemathesis; B, Probity with traceparent attribution and
+``--judge-wait auto``; S, the same asleep between messages (``sleep``); P, the same always busy-waiting
+(``spin``). Each runs without other traffic (A0, B0, …) and with a load of ``--rate`` statements per second
+from ``--clients`` other sessions (A1, B1, …), alternated round after round, the database reset to its seed
+before every run (untimed). The load runs in a process of its own, as the backend's own role on the backend's
+own database (the capture cannot set it aside by user or database), every other statement carrying a
+traceparent of a service Probity never called. It reports the median pass times, each variant's ratio to A at
+the same load (paired per round), the load's achieved rate, whether every Probity run concluded the same (the
+same failing findings, nothing inconclusive: attribution stays exact in a busy log), and the CPU pressure during
+each run (Linux's ``/proc/pressure/cpu``: the share of the time some runnable task waited for a CPU).
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from probity.runtime.stack import EmbeddedStack  # noqa: E402
 
 __all__ = ["main"]
 
-# plain and Probity, without (0) and with (1) the load; S: Probity with its judging process asleep between
-# messages (`--judge-wait sleep`), where B's busy-waits as `auto` decides on a machine with a core to spare
-VARIANTS = ("A0", "B0", "S0", "A1", "B1", "S1")
+# A plain, B Probity (`--judge-wait auto`), S Probity asleep between messages (`sleep`), P Probity always
+# busy-waiting (`spin`); 0 without the load, 1 with it. Each B, S or P needs the A at the same load.
+VARIANTS = "A0,B0,S0,A1,B1,S1"
 QUERY = "SELECT id FROM patients WHERE organization_id = %s ORDER BY id LIMIT 5"
 
 
@@ -95,7 +95,7 @@ def load(url: str, rate: float, clients: int) -> Iterator[Callable[[], int]]:
 def _run(setup: Setup, variant: str, number: int) -> Timing:
     if variant.startswith("A"):
         return run_plain(setup, number)
-    spin = False if variant.startswith("S") else None
+    spin = {"S": False, "P": True}.get(variant[0])  # B: as `auto` decides
     return run_probity(setup, number, variant, Attribution.TRACEPARENT, setup.plan, spin)
 
 
@@ -117,7 +117,7 @@ def _alternate(setup: Setup, args: argparse.Namespace) -> list[Run]:
     run_plain(setup, 0)  # warm-up, not counted
     found: list[Run] = []
     for number in range(1, args.rounds + 1):
-        for variant in VARIANTS:
+        for variant in args.variants.split(","):
             setup.stack.reset()
             with load(url, args.rate if variant.endswith("1") else 0, args.clients) as sent:
                 before, stalled, started = sent(), _stalled(), time.perf_counter()
@@ -135,7 +135,7 @@ def report(found: list[Run], args: argparse.Namespace) -> None:
     print("| variant | other clients' statements/s | pass s | × A at the same load | paired | CPU pressure | probed "
           "| failing | inconclusive |")  # fmt: skip
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
-    for variant in VARIANTS:
+    for variant in args.variants.split(","):
         mine = [run for run in found if run[0] == variant]
         plain = {run[1].round: run[1] for run in found if run[0] == "A" + variant[1]}  # at the same load
         seconds = statistics.median(run[1].pass_seconds for run in mine)
@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rate", type=float, default=2000.0, help="other clients' statements per second")
     parser.add_argument("--clients", type=int, default=4, help="their sessions")
+    parser.add_argument("--variants", default=VARIANTS, help="comma list of A0, B0, S0, P0, A1, B1, S1, P1")
     parser.add_argument("--max-examples", type=int, default=3)
     parser.add_argument("--phases", default="examples,coverage,fuzzing,stateful")
     parser.add_argument("--seed", type=int, default=1)

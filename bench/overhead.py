@@ -203,8 +203,8 @@ def _observer(setup: Setup, mode: Attribution, scope: ExitStack, spin: bool | No
 
     if mode is not Attribution.TRACEPARENT:
         return build(scope)
-    if spin is None:
-        spin = spare_core(setup.plan.workers)  # as `probity run --judge-wait auto` decides
+    if spin is None:  # as `probity run --judge-wait auto` decides
+        return judged_aside(build, redactor, scope, spare_core(setup.plan.workers), watch=True)
     return judged_aside(build, redactor, scope, spin)
 
 
