@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from overhead import ROOT, Setup, Timing, machine, run_plain, run_probity, setup_for  # noqa: E402
 from probity.core.target import load_target  # noqa: E402
 from probity.core.trace import Attribution  # noqa: E402
+from probity.engine.judge_process import cpu_stalled  # noqa: E402
 from probity.runtime.stack import EmbeddedStack  # noqa: E402
 
 __all__ = ["main"]
@@ -104,11 +105,7 @@ Run = tuple[str, Timing, float, float]  # the variant, its timing, the load's ac
 
 def _stalled() -> float:
     """Seconds some runnable task has waited for a CPU since boot (0 where the kernel does not tell)."""
-    try:
-        some = Path("/proc/pressure/cpu").read_text(encoding="ascii").splitlines()[0]
-    except (OSError, IndexError):
-        return 0.0
-    return int(some.rsplit("total=", 1)[1]) / 1e6
+    return cpu_stalled() or 0.0
 
 
 def _alternate(setup: Setup, args: argparse.Namespace) -> list[Run]:

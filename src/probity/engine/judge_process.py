@@ -187,7 +187,7 @@ class WaitMode:
         self._stalled, self._clock = stalled, clock
         self.spinning = spin and not watch  # a watching mode starts asleep, looking
         self._until: float | None = None  # when the current look (or spell of spinning) ends
-        self._look_from: tuple[float, float | None] = (0.0, None)
+        self._look_from = (0.0, 0.0)  # when the current look began, and the stall counter then
 
     def now(self) -> bool:
         """Whether to busy-wait now."""
@@ -199,17 +199,16 @@ class WaitMode:
         return self.spinning
 
     def _next(self, at: float) -> None:
-        if self._until is None or self.spinning:  # the first look, or a spell of spinning is over
-            self._look(at)
-            return
-        since, stalled = self._look_from
-        stalled_now = self._stalled()
-        if stalled is None or stalled_now is None:  # the kernel stopped telling: spin, as without watching
-            self.spinning, self._until = True, float("inf")
-        elif (stalled_now - stalled) / max(at - since, 1e-9) < BUSY_PRESSURE:
+        if self._until is not None and not self.spinning and not self._busy(at):  # a look saw CPUs to spare
             self.spinning, self._until = True, at + LOOK_EVERY
-        else:
-            self._look(at)  # still busy: stay asleep, and look on
+        else:  # the first look, a spell of spinning over, or a look that saw others wait: look (on), asleep
+            self._look(at)
+
+    def _busy(self, at: float) -> bool:
+        """Whether runnable tasks waited for a CPU :data:`BUSY_PRESSURE` of the look's time or more."""
+        since, stalled = self._look_from
+        now = self._stalled()
+        return now is not None and (now - stalled) / max(at - since, 1e-9) >= BUSY_PRESSURE
 
     def _look(self, at: float) -> None:
         stalled = self._stalled()
