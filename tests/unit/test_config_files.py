@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 
 from probity.core.errors import ConfigError
 from probity.core.policy import load_policy
 from probity.core.principals import expand_env, load_principals
 from probity.core.target import load_target
+from probity.core.yamlfile import line_of, load_yaml
 
 GOOD = """\
 name: demo
@@ -68,6 +71,16 @@ def test_broken_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
         load_target(_write(tmp_path, GOOD.replace("  name: shop", "  name: [shop")))
     assert raised.value.line is not None and raised.value.line >= 3
     assert "invalid YAML" in str(raised.value)
+
+
+def test_data_and_lines_come_from_one_reading_of_the_file(tmp_path: Path) -> None:
+    # The data is built from the node tree (libyaml's parser when present): the same values PyYAML's safe_load
+    # gives, anchors, timestamps and empty documents included, and lines that point at the right node.
+    text = "base: &b {x: 1, when: 2026-11-25}\nitems:\n  - *b\n  - {y: [1, 'two', null, 1.5e3, yes]}\n"
+    data, node = load_yaml(_write(tmp_path, text))
+    assert data == yaml.safe_load(text) and data["items"][0] == {"x": 1, "when": date(2026, 11, 25)}
+    assert line_of(node, ["items", 1, "y"]) == 4
+    assert load_yaml(_write(tmp_path, "# nothing\n")) == (None, None)
 
 
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
