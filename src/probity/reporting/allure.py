@@ -445,7 +445,9 @@ def _millis(timestamp: Any) -> int | None:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    _write_text(path, json.dumps(value, indent=1, ensure_ascii=False))
+    # Compact: Allure reads these, people read the report. Indenting switches json to its pure-Python encoder,
+    # which was half of writing a 1,000-operation run's 17,000 result files.
+    _write_text(path, json.dumps(value, ensure_ascii=False))
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -144,7 +144,8 @@ def column_of(result: Result) -> str | None:
 
 def build_matrix(record: RunRecord) -> Matrix:
     """The matrix and per-control summary of a finished run."""
-    rows = tuple(_row(operation, operation in record.operations, record.results) for operation in _rows(record))
+    by_operation = _by_operation(record.results)
+    rows = tuple(_row(op, op in record.operations, by_operation.get(op, [])) for op in _rows(record))
     controls = tuple(
         _control(framework, control, record.results) for framework in frameworks() for control in framework.controls
     )
@@ -156,8 +157,16 @@ def _rows(record: RunRecord) -> list[str]:
     return list(dict.fromkeys([*record.operations, *(r.operation for r in record.results if column_of(r))]))
 
 
-def _row(operation: str, in_contract: bool, results: Sequence[Result]) -> Row:
-    mine = [r for r in results if r.operation == operation]
+def _by_operation(results: Sequence[Result]) -> dict[str, list[Result]]:
+    """Each operation's results, in run order: one pass, not one per operation (a 1,000-operation run has 18,000)."""
+    grouped: dict[str, list[Result]] = {}
+    for result in results:
+        grouped.setdefault(result.operation, []).append(result)
+    return grouped
+
+
+def _row(operation: str, in_contract: bool, mine: Sequence[Result]) -> Row:
+    """The row of *operation* from its own results."""
     return Row(
         operation, in_contract, {column: _cell([r for r in mine if column_of(r) == column]) for column in COLUMNS}
     )
