@@ -26,13 +26,15 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["fit_line", "generate_target", "main"]
+__all__ = ["fit_line", "generate_target", "growth_env", "main", "workspace"]
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = Path(__file__).resolve().parent / "growth_app.py"
@@ -266,9 +268,7 @@ def fit_line(points: list[tuple[float, float]]) -> tuple[float, float, float]:
 
 
 def _measure(args: argparse.Namespace, workdir: Path) -> list[Sample]:
-    tokens = {tenant: secrets.token_urlsafe(24) for tenant in TENANTS}
-    env = {**os.environ, "PROBITY_REPORTS_DIR": str(workdir / "reports")}
-    env |= {f"GROWTH_TOKEN_{tenant.upper()}": token for tenant, token in tokens.items()}
+    tokens, env = growth_env(workdir)
     targets = {size: generate_target(size, workdir / f"ops{size}", tokens) for size in args.sizes}
     samples = []
     for round_index in range(args.rounds):
@@ -319,17 +319,32 @@ def _arguments() -> argparse.Namespace:
     return args
 
 
-def main() -> int:
-    args = _arguments()
-    workdir = Path(tempfile.mkdtemp(prefix="probity-growth-"))
+def growth_env(workdir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Fresh tokens per tenant, and the environment a run of the generated targets needs (reports in *workdir*)."""
+    tokens = {tenant: secrets.token_urlsafe(24) for tenant in TENANTS}
+    env = {**os.environ, "PROBITY_REPORTS_DIR": str(workdir / "reports")}
+    env |= {f"GROWTH_TOKEN_{tenant.upper()}": token for tenant, token in tokens.items()}
+    return tokens, env
+
+
+@contextmanager
+def workspace(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary folder for generated targets and reports, deleted afterwards unless *keep*."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     workdir.chmod(0o755)  # as root, the embedded server runs as another account
     try:
-        _report(_measure(args, workdir), args)
+        yield workdir
     finally:
-        if args.keep:
+        if keep:
             print(f"generated targets and reports kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    args = _arguments()
+    with workspace("probity-growth-", args.keep) as workdir:
+        _report(_measure(args, workdir), args)
     return 0
 
 
