@@ -60,13 +60,14 @@ def run_contract_pass(
     import schemathesis
     from schemathesis.engine import from_schema
 
+    # The file of live credentials is read while the schema loads, then deleted: it must not outlive that (a run
+    # killed during its pass would leave it behind).
     with _wfc_document(run_pass, broker, redactor) as wfc:
-        config = _config(plan, run_pass, wfc, contract)
-        schema = schemathesis.openapi.from_dict(contract, config=config)
-        with requests.Session() as session, _observed(observer):
-            collector = _Collector(run_pass, plan, redactor, contract, _resender(session, observer))
-            for event in from_schema(schema).execute():
-                collector.consume(event)
+        schema = schemathesis.openapi.from_dict(contract, config=_config(plan, run_pass, wfc, contract))
+    with requests.Session() as session, _observed(observer):
+        collector = _Collector(run_pass, plan, redactor, contract, _resender(session, observer))
+        for event in from_schema(schema).execute():
+            collector.consume(event)
     return collector.outcome
 
 
