@@ -144,8 +144,8 @@ def column_of(result: Result) -> str | None:
 
 def build_matrix(record: RunRecord) -> Matrix:
     """The matrix and per-control summary of a finished run."""
-    by_operation = _by_operation(record.results)
-    rows = tuple(_row(op, op in record.operations, by_operation.get(op, [])) for op in _rows(record))
+    by_operation, documented = _by_operation(record.results), set(record.operations)
+    rows = tuple(_row(op, op in documented, by_operation.get(op, [])) for op in _rows(record))
     controls = tuple(
         _control(framework, control, record.results) for framework in frameworks() for control in framework.controls
     )
