@@ -21,6 +21,7 @@ import os
 import platform
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,10 +35,20 @@ from typing import Any
 
 import yaml
 
-__all__ = ["fit_line", "generate_target", "growth_env", "main", "workspace"]
+__all__ = [
+    "add_budget_arguments",
+    "budget",
+    "fit_line",
+    "generate_target",
+    "growth_env",
+    "main",
+    "run_probity",
+    "workspace",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = Path(__file__).resolve().parent / "growth_app.py"
+PROBITY = str(Path(sys.executable).parent / "probity")
 OPERATIONS_PER_RESOURCE = 5
 TENANTS = {"alpha": "11111111-1111-4111-8111-111111111111", "beta": "22222222-2222-4222-8222-222222222222"}
 ROWS_PER_TENANT = 3
@@ -236,18 +247,37 @@ class Sample:
 
 
 def _run(target: Path, args: argparse.Namespace, env: dict[str, str]) -> Sample:
-    command = [
-        str(Path(sys.executable).parent / "probity"), "run", "--target", str(target), "--seed", str(args.seed),
-        "--max-examples", str(args.max_examples), "--phases", args.phases, "--max-inconclusive", "100%",
-    ]  # fmt: skip
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if done.returncode not in (0, 1):
-        raise SystemExit(f"probity run failed on {target}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    seconds, exit_code = run_probity(["run", "--target", str(target), *budget(args)], env)
     findings = json.loads((Path(env["PROBITY_REPORTS_DIR"]) / "latest" / "findings.json").read_text("utf-8"))
     operations = len(findings["run"]["operations"])
-    return Sample(operations, seconds, findings["run"]["counts"], done.returncode)
+    return Sample(operations, seconds, findings["run"]["counts"], exit_code)
+
+
+def run_probity(arguments: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall time and exit code of ``probity ARGUMENTS``; stops the benchmark on a harness error (exit 2 or 3)."""
+    started = time.perf_counter()
+    done = subprocess.run([PROBITY, *arguments], env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 1):  # 1: a failing finding, a verdict, not a harness error
+        raise SystemExit(
+            f"probity {arguments[0]} failed (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        )
+    return seconds, done.returncode
+
+
+def budget(args: argparse.Namespace) -> list[str]:
+    """The ``probity run`` options of the budget every benchmark run shares (see :func:`add_budget_arguments`)."""
+    return ["--seed", str(args.seed), "--max-examples", str(args.max_examples), "--phases", args.phases,
+            "--max-inconclusive", "100%"]  # fmt: skip
+
+
+def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    """Rounds, the run's budget, and whether to keep the generated targets: what the target benchmarks share."""
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--max-examples", type=int, default=2)
+    parser.add_argument("--phases", default="examples,coverage")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the generated targets and reports")
 
 
 def fit_line(points: list[tuple[float, float]]) -> tuple[float, float, float]:
@@ -283,7 +313,7 @@ def _measure(args: argparse.Namespace, workdir: Path) -> list[Sample]:
 
 
 def _report(samples: list[Sample], args: argparse.Namespace) -> None:
-    median = {size: _median([s.seconds for s in samples if s.operations == size]) for size in args.sizes}
+    median = {size: statistics.median([s.seconds for s in samples if s.operations == size]) for size in args.sizes}
     # The line through the medians: a sample slowed by another process on the machine moves no median.
     intercept, slope, r2 = fit_line(list(median.items()))
     print(f"\n{'operations':>10} {'median s':>9} {'s/op':>6} {'vs line':>8}")
@@ -300,20 +330,10 @@ def _report(samples: list[Sample], args: argparse.Namespace) -> None:
     print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}")
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="50,100,200", help="operation counts (multiples of 5)")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--max-examples", type=int, default=2)
-    parser.add_argument("--phases", default="examples,coverage")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", action="store_true", help="keep the generated targets and reports")
+    add_budget_arguments(parser)
     args = parser.parse_args()
     args.sizes = [int(size) for size in args.sizes.split(",")]
     return args

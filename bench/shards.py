@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -29,11 +28,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from growth import generate_target, growth_env, workspace  # noqa: E402  (a sibling script, not a package)
+# growth.py is a sibling script, not a package: found through the path set above.
+from growth import add_budget_arguments, budget, generate_target, growth_env, run_probity, workspace  # noqa: E402
 
 __all__ = ["main", "same_results"]
-
-PROBITY = str(Path(sys.executable).parent / "probity")
 
 
 @dataclass(frozen=True)
@@ -51,21 +49,9 @@ class Round:
     merges: dict[int, float]  # N -> the merge's seconds
 
 
-def _probity(args: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    done = subprocess.run([PROBITY, *args], env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if done.returncode not in (0, 1):  # 1: a failing finding, which a merge must reproduce, not a harness error
-        raise SystemExit(
-            f"probity {args[0]} failed (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-        )
-    return seconds
-
-
 def _run(target: Path, args: argparse.Namespace, env: dict[str, str], *extra: str) -> Timed:
-    budget = ["--seed", str(args.seed), "--max-examples", str(args.max_examples), "--phases", args.phases]
-    budget += ["--independent-operations", "--max-inconclusive", "100%"]
-    seconds = _probity(["run", "--target", str(target), *budget, *extra], env)
+    command = ["run", "--target", str(target), *budget(args), "--independent-operations", *extra]
+    seconds, _ = run_probity(command, env)
     return Timed(seconds, (Path(env["PROBITY_REPORTS_DIR"]) / "latest").resolve())
 
 
@@ -104,7 +90,7 @@ def _sharded(
 ) -> tuple[list[float], float]:
     shards = [_run(target, args, env, "--shard", f"{k}/{n}") for k in range(1, n + 1)]
     merged = Path(env["PROBITY_REPORTS_DIR"]) / f"merged-{n}-{time.monotonic_ns()}"
-    merge_seconds = _probity(["merge", *(str(s.folder) for s in shards), "-o", str(merged)], env)
+    merge_seconds, _ = run_probity(["merge", *(str(s.folder) for s in shards), "-o", str(merged)], env)
     problems = same_results(_document(merged), _document(whole))
     if problems:
         raise SystemExit(f"{n} merged shards do not conclude what the unsharded run does: {'; '.join(problems)}")
@@ -145,11 +131,7 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--operations", type=int, default=200, help="the generated contract's size (a multiple of 5)")
     parser.add_argument("--shards", default="2,4", help="shard counts to compare with one unsharded run")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--max-examples", type=int, default=2)
-    parser.add_argument("--phases", default="examples,coverage")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", action="store_true", help="keep the generated target and reports")
+    add_budget_arguments(parser)
     args = parser.parse_args()
     args.shards = [int(n) for n in args.shards.split(",")]
     if "stateful" in args.phases.split(","):
